@@ -1,0 +1,92 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from integration_hub.models import ApiKey, Flow, Plant, System, WorkerHeartbeat
+
+
+@admin.register(Plant)
+class PlantAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "timezone"]
+    search_fields = ["code", "name"]
+    list_filter = ["timezone"]
+
+
+class SystemForm(forms.ModelForm):
+    replay_auth_value = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="Replay auth header value",
+        help_text="Write-only. Leave empty to keep the stored value; tick 'clear' to remove it.",
+    )
+    clear_replay_auth_value = forms.BooleanField(required=False, label="Clear stored auth value")
+
+    class Meta:
+        model = System
+        fields = ["code", "name", "kind", "replay_url", "replay_auth_header"]
+
+    def save(self, commit=True):
+        system = super().save(commit=False)
+        if self.cleaned_data.get("clear_replay_auth_value"):
+            system.replay_auth_value = ""
+        elif self.cleaned_data.get("replay_auth_value"):
+            system.replay_auth_value = self.cleaned_data["replay_auth_value"]
+        if commit:
+            system.save()
+        return system
+
+
+@admin.register(System)
+class SystemAdmin(admin.ModelAdmin):
+    form = SystemForm
+    list_display = ["code", "name", "kind", "replay_url", "has_replay_secret"]
+    list_filter = ["kind"]
+    search_fields = ["code", "name", "replay_url"]
+
+    @admin.display(boolean=True, description="Replay secret set")
+    def has_replay_secret(self, obj):
+        return obj.has_replay_secret
+
+
+@admin.register(Flow)
+class FlowAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "milestone_path", "stuck_after", "source_system", "position"]
+    list_filter = ["source_system", "target_systems"]
+    search_fields = ["code", "name", "description"]
+    filter_horizontal = ["target_systems"]
+
+    @admin.display(description="Milestones")
+    def milestone_path(self, obj):
+        return " → ".join(obj.milestones or [])
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "is_active"]
+    list_filter = ["systems", "plants", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    filter_horizontal = ["systems", "plants"]
+    actions = ["revoke_keys"]
+
+    @admin.display(boolean=True, description="Active")
+    def is_active(self, obj):
+        return obj.is_active
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            raw = obj.set_new_key()
+            messages.warning(
+                request, f"New API key for {obj.name} (shown once, copy it now): {raw}"
+            )
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} key(s).")
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "hostname", "at"]

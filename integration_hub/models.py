@@ -1,0 +1,221 @@
+"""The integration catalog: plants, systems, flows and the API keys that reporters send with."""
+
+import hashlib
+import secrets
+import zoneinfo
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+code_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$",
+    "Use 1-32 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+)
+
+
+def validate_timezone(value):
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone such as Europe/Berlin.")
+
+
+class Plant(models.Model):
+    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+    @property
+    def tzinfo(self):
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class System(models.Model):
+    class Kind(models.TextChoices):
+        ERP = "erp", "ERP"
+        MES = "mes", "MES"
+        WMS = "wms", "WMS"
+        QMS = "qms", "QMS"
+        MIDDLEWARE = "middleware", "Middleware"
+        HUB = "hub", "This hub"
+        OTHER = "other", "Other"
+
+    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    replay_url = models.URLField(
+        blank=True, help_text="Where replayed dead letters for this system are POSTed."
+    )
+    replay_auth_header = models.CharField(
+        max_length=64,
+        blank=True,
+        default="Authorization",
+        help_text="Header name, e.g. Authorization.",
+    )
+    # Write-only: never rendered back by the admin or the API.
+    replay_auth_value = models.CharField(max_length=1024, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+    @property
+    def has_replay_secret(self):
+        return bool(self.replay_auth_value)
+
+
+class Flow(models.Model):
+    code = models.CharField(max_length=64, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    milestones = models.JSONField(
+        help_text='Ordered milestone names, e.g. ["released", "received"].'
+    )
+    completing_milestones = models.JSONField(help_text="Milestone(s) that complete a transaction.")
+    stuck_after = models.DurationField(
+        default=timedelta(hours=1), help_text="Open longer than this counts as stuck."
+    )
+    source_system = models.ForeignKey(
+        System, null=True, blank=True, on_delete=models.PROTECT, related_name="flows_out"
+    )
+    target_systems = models.ManyToManyField(System, blank=True, related_name="flows_in")
+    position = models.PositiveSmallIntegerField(
+        default=100, help_text="Order within a business journey (release before consumption...)."
+    )
+
+    class Meta:
+        ordering = ["position", "code"]
+
+    def __str__(self):
+        return self.code
+
+    def clean(self):
+        errors = {}
+        ms = self.milestones
+        if not isinstance(ms, list) or not ms or not all(isinstance(m, str) and m for m in ms):
+            errors["milestones"] = "A non-empty list of milestone names."
+        elif len(set(ms)) != len(ms):
+            errors["milestones"] = "Milestone names must be unique."
+        done = self.completing_milestones
+        if not isinstance(done, list) or not done:
+            errors["completing_milestones"] = "A non-empty list of milestone names."
+        elif "milestones" not in errors and not set(done) <= set(ms):
+            unknown = sorted(set(done) - set(ms))
+            errors["completing_milestones"] = f"Not milestones of this flow: {', '.join(unknown)}."
+        if self.stuck_after is not None and self.stuck_after <= timedelta(0):
+            errors["stuck_after"] = "Must be positive."
+        if errors:
+            raise ValidationError(errors)
+
+    def milestone_index(self, step):
+        return self.milestones.index(step)
+
+
+API_KEY_PREFIX = "ihk_"
+
+
+def hash_api_key(raw):
+    """API keys are 256-bit random strings, so one SHA-256 is enough (no salt/KDF needed)."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+    def find(self, raw):
+        """The active key for a raw key string, or None."""
+        if not raw or not raw.startswith(API_KEY_PREFIX):
+            return None
+        return (
+            self.active()
+            .prefetch_related("systems", "plants")
+            .filter(key_hash=hash_api_key(raw))
+            .first()
+        )
+
+
+class ApiKey(models.Model):
+    """A reporter's key for sending data. Only its hash is stored; the key is shown once."""
+
+    name = models.CharField(max_length=200, help_text="Who reports with this key.")
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text="First characters, to recognise it."
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    systems = models.ManyToManyField(
+        System, blank=True, help_text="Source systems it may report for (none: any)."
+    )
+    plants = models.ManyToManyField(
+        Plant, blank=True, help_text="Plants it may report for (none: any)."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, name, *, systems=(), plants=()):
+        """Create a key; return (row, raw key). The raw key is not stored anywhere."""
+        key = cls(name=name)
+        raw = key.set_new_key()
+        key.save()
+        key.systems.set(systems)
+        key.plants.set(plants)
+        return key, raw
+
+    def set_new_key(self):
+        """Give this (unsaved) row a fresh key; return the raw key, which is not stored."""
+        raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        self.prefix, self.key_hash = raw[:12], hash_api_key(raw)
+        return raw
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+    def revoke(self):
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    def allows(self, *, system_code, plant_code):
+        """Whether this key may report for that source system and plant (empty set: any)."""
+        systems = {s.code for s in self.systems.all()}
+        plants = {p.code for p in self.plants.all()}
+        return (not systems or system_code in systems) and (not plants or plant_code in plants)
+
+    def touch(self, now=None):
+        """Record use, at most once a minute so the ingest path does not write on every call."""
+        now = now or timezone.now()
+        if self.last_used_at is None or now - self.last_used_at > timedelta(minutes=1):
+            ApiKey.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
+
+
+class WorkerHeartbeat(models.Model):
+    """Last time a Celery worker ran the heartbeat task that beat sends; shown by /readyz."""
+
+    name = models.CharField(max_length=200, unique=True)
+    hostname = models.CharField(max_length=200)
+    at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}"

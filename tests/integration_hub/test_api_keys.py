@@ -1,0 +1,64 @@
+"""Reporter API keys: only a hash is stored, shown once, limited, revocable."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from integration_hub.models import ApiKey, Plant, System, hash_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_only_the_hash_is_stored():
+    key, raw = ApiKey.issue("MES adapter")
+    stored = ApiKey.objects.filter(pk=key.pk).values().get()
+    assert raw not in {str(v) for v in stored.values()}
+    assert stored["key_hash"] == hash_api_key(raw)
+    assert raw.startswith(stored["prefix"])
+
+
+def test_a_key_is_found_until_it_is_revoked():
+    key, raw = ApiKey.issue("WMS adapter")
+    assert ApiKey.objects.find(raw) == key
+    assert ApiKey.objects.find(raw + "x") is None
+    assert ApiKey.objects.find("") is None
+    key.revoke()
+    assert ApiKey.objects.find(raw) is None
+
+
+def test_limits_by_system_and_plant(p100, p200):
+    key, _ = ApiKey.issue("MES P100", systems=[System.objects.get(code="MES")], plants=[p100])
+    assert key.allows(system_code="MES", plant_code="P100")
+    assert not key.allows(system_code="ERP", plant_code="P100")
+    assert not key.allows(system_code="MES", plant_code="P200")
+    anyone, _ = ApiKey.issue("anything")
+    assert anyone.allows(system_code="QMS", plant_code="P200")
+
+
+def test_create_api_key_prints_the_key_alone_on_the_last_line(capsys, p100):
+    call_command("create_api_key", "MES P100 adapter", "--system", "MES", "--plant", "P100")
+    out = capsys.readouterr()
+    raw = out.out.strip().splitlines()[-1]
+    key = ApiKey.objects.find(raw)
+    assert key.name == "MES P100 adapter"
+    assert [s.code for s in key.systems.all()] == ["MES"]
+    assert [p.code for p in key.plants.all()] == ["P100"]
+    assert "not shown again" in out.err
+
+
+def test_create_api_key_refuses_unknown_codes_listing_the_valid_ones(p100):
+    with pytest.raises(CommandError, match=r"--plant: unknown P999 \(valid: P100\)"):
+        call_command("create_api_key", "x", "--plant", "P999")
+    assert not ApiKey.objects.exists()
+    assert Plant.objects.count() == 1
+
+
+def test_admin_shows_a_new_key_once(client, alice):
+    client.force_login(alice)
+    response = client.post(
+        "/admin/integration_hub/apikey/add/", {"name": "QMS adapter"}, follow=True
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    raw = shown[0].rsplit(" ", 1)[-1]
+    assert ApiKey.objects.find(raw).name == "QMS adapter"
+    again = client.get(f"/admin/integration_hub/apikey/{ApiKey.objects.get().pk}/change/")
+    assert raw.encode() not in again.content

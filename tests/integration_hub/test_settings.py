@@ -1,0 +1,98 @@
+"""Settings come from the environment; production mode refuses unsafe defaults."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from integration_hub.env import email_from_address, env_bool, env_int, mailer_from_url
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_django(env, code="import django; django.setup(); print('started')"):
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}
+    }
+    clean.update(env, DJANGO_SETTINGS_MODULE="integration_hub.settings")
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_mode_refuses_default_secret_key():
+    result = run_django({"DEBUG": "0", "ALLOWED_HOSTS": "hub.plant.example"})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+    assert "started" not in result.stdout
+
+
+def test_production_mode_refuses_empty_allowed_hosts():
+    result = run_django({"DEBUG": "0", "SECRET_KEY": "x" * 50})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must list" in result.stderr
+
+
+def test_production_mode_starts_with_safe_settings():
+    result = run_django({"DEBUG": "0", "SECRET_KEY": "s3cr3t-" * 8, "ALLOWED_HOSTS": "hub.example"})
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_typo_in_boolean_is_refused_with_the_variable_name(monkeypatch):
+    monkeypatch.setenv("DEBUG", "ture")
+    with pytest.raises(ImproperlyConfigured, match="DEBUG must be one of"):
+        env_bool("DEBUG", True)
+
+
+def test_non_number_is_refused_with_the_variable_name(monkeypatch):
+    monkeypatch.setenv("EMAIL_PORT", "twenty-five")
+    with pytest.raises(ImproperlyConfigured, match="EMAIL_PORT must be a whole number"):
+        env_int("EMAIL_PORT", 25)
+
+
+def test_bad_database_url_is_refused_naming_it():
+    result = run_django({"DATABASE_URL": "mongodb://somewhere/db"})
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_email_url_becomes_an_smtp_mailer():
+    url = "smtp+tls://hub%40plant.example:p%40ss@mail.plant.example:2525?from=hub@plant.example"
+    assert mailer_from_url(url) == {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": "mail.plant.example",
+            "port": 2525,
+            "username": "hub@plant.example",
+            "password": "p@ss",
+            "use_tls": True,
+            "use_ssl": False,
+            "timeout": 10,
+        },
+    }
+    assert email_from_address(url, "x@y") == "hub@plant.example"
+
+
+def test_email_url_with_unknown_scheme_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="EMAIL_URL scheme must be one of"):
+        mailer_from_url("pigeon://coop")
+
+
+def test_usual_email_variables_build_the_mailer():
+    code = (
+        "import django; django.setup(); from django.conf import settings; print(settings.MAILERS)"
+    )
+    result = run_django(
+        {"EMAIL_HOST": "smtp.plant.example", "EMAIL_PORT": "587", "EMAIL_USE_TLS": "1"}, code
+    )
+    assert "'host': 'smtp.plant.example'" in result.stdout, result.stderr
+    assert "'port': 587" in result.stdout
+    assert "'use_tls': True" in result.stdout
