@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$",
@@ -198,9 +199,13 @@ class ApiKey(models.Model):
 
     def allows(self, *, system_code, plant_code):
         """Whether this key may report for that source system and plant (empty set: any)."""
-        systems = {s.code for s in self.systems.all()}
-        plants = {p.code for p in self.plants.all()}
+        systems, plants = self.allowed_codes
         return (not systems or system_code in systems) and (not plants or plant_code in plants)
+
+    @cached_property
+    def allowed_codes(self):
+        """(system codes, plant codes) this key is limited to; empty means any."""
+        return {s.code for s in self.systems.all()}, {p.code for p in self.plants.all()}
 
     def touch(self, now=None):
         """Record use, at most once a minute so the ingest path does not write on every call."""
@@ -219,3 +224,66 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeadLetterState(models.TextChoices):
+    NEW = "new", "New"
+    INVESTIGATING = "investigating", "Investigating"
+    REPLAY_QUEUED = "replay_queued", "Replay queued"
+    REPLAYED = "replayed", "Replayed"
+    RESOLVED = "resolved", "Resolved"
+    DISCARDED = "discarded", "Discarded"
+
+
+class DeadLetter(models.Model):
+    """A message that did not get through, kept with its payload for triage and replay.
+
+    Created from a failed/rejected trace event that carries a payload (ingestion), or reported
+    directly by middleware. The triage inbox and replay build on this row.
+    """
+
+    external_id = models.CharField(max_length=128, unique=True, help_text="Event id or client id.")
+    event = models.OneToOneField(
+        "tracing.TraceEvent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="dead_letter",
+    )
+    transaction = models.ForeignKey(
+        "tracing.Transaction",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="dead_letters",
+    )
+    fingerprint = models.CharField(max_length=32, db_index=True)
+    state = models.CharField(
+        max_length=16, choices=DeadLetterState.choices, default=DeadLetterState.NEW
+    )
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="+")
+    plant = models.ForeignKey(Plant, on_delete=models.PROTECT, related_name="+")
+    source = models.ForeignKey(System, on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(
+        System, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    correlation_id = models.CharField(max_length=128)
+    step = models.CharField(max_length=64, blank=True)
+    error_class = models.CharField(max_length=32)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    payload = models.JSONField(null=True)
+    headers = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=1)
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "-last_failed_at"], name="dl_state_last"),
+            models.Index(fields=["plant", "state"], name="dl_plant_state"),
+        ]
+
+    def __str__(self):
+        return f"{self.external_id} ({self.state})"

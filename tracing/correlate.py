@@ -1,0 +1,84 @@
+"""Correlation: fold trace events into their transaction.
+
+Every field of a transaction is an order-independent aggregate of its events (min, max, union,
+latest-by-(time, event id)), so any arrival order, and any duplication, gives the same row.
+"""
+
+from datetime import datetime
+
+from tracing.models import TransactionState
+
+FOLDED_FIELDS = (
+    "plant_id", "business_keys", "first_seen", "last_seen", "first_event_id", "milestones",
+    "milestones_last_ok", "failure_at", "failure_step", "failure_event_id", "last_error",
+    "event_count", "completed_at", "state",
+)  # fmt: skip
+
+
+def _iso(moment):
+    return moment.isoformat()
+
+
+def _time(value):
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def fold_event(txn, event):
+    """Merge one new (not duplicate) event into the transaction's aggregates, in place."""
+    at = event.occurred_at
+    if txn.event_count == 0 or (at, event.event_id) < (txn.first_seen, txn.first_event_id):
+        txn.first_seen, txn.first_event_id, txn.plant_id = at, event.event_id, event.plant_id
+    if txn.event_count == 0 or at > txn.last_seen:
+        txn.last_seen = at
+    txn.event_count += 1
+    keys = txn.business_keys
+    for name, value in event.business_keys.items():
+        # Two values for one key: keep the smaller, so the result does not depend on order.
+        if name not in keys or value < keys[name]:
+            keys[name] = value
+    if event.status == "ok":
+        first, last = txn.milestones.get(event.step), txn.milestones_last_ok.get(event.step)
+        if first is None or at < _time(first):
+            txn.milestones[event.step] = _iso(at)
+        if last is None or at > _time(last):
+            txn.milestones_last_ok[event.step] = _iso(at)
+    elif event.is_failure and (
+        txn.failure_at is None or (at, event.event_id) > (txn.failure_at, txn.failure_event_id)
+    ):
+        txn.failure_at, txn.failure_step, txn.failure_event_id = at, event.step, event.event_id
+        txn.last_error = {
+            "class": event.error_class,
+            "code": event.error_code,
+            "message": event.error_message,
+            "step": event.step,
+            "status": event.status,
+            "at": _iso(at),
+            "event_id": event.event_id,
+        }
+
+
+def failure_cleared(txn, milestones):
+    """A failure is cleared by a later ok event at the same or a later milestone."""
+    if txn.failure_at is None:
+        return True
+    later = milestones[milestones.index(txn.failure_step) :]
+    return any(
+        _time(txn.milestones_last_ok[m]) > txn.failure_at
+        for m in later
+        if m in txn.milestones_last_ok
+    )
+
+
+def settle(txn, flow, now):
+    """Derive completion time and state from the aggregates."""
+    reached = [_time(txn.milestones[m]) for m in flow.completing if m in txn.milestones]
+    txn.completed_at = min(reached) if reached else None
+    txn.stuck_at = txn.first_seen + flow.stuck_after
+    if not failure_cleared(txn, flow.milestones):
+        txn.state = TransactionState.FAILED
+    elif txn.completed_at is not None:
+        txn.state = TransactionState.COMPLETED
+    elif txn.stuck_at <= now:
+        txn.state = TransactionState.STUCK
+    else:
+        txn.state = TransactionState.IN_FLIGHT

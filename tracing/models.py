@@ -1,0 +1,149 @@
+"""Trace events as reported, and the transactions they are stitched into."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from integration_hub.models import Flow, Plant, System
+
+
+class TransactionState(models.TextChoices):
+    IN_FLIGHT = "in_flight", "In flight"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    STUCK = "stuck", "Stuck"
+
+
+class TransactionQuerySet(models.QuerySet):
+    def in_state(self, state, now=None):
+        """Filter by state as it is now: an open transaction past its deadline reads as stuck."""
+        now = now or timezone.now()
+        if state == TransactionState.STUCK:
+            return self.filter(
+                Q(state=state) | Q(state=TransactionState.IN_FLIGHT, stuck_at__lte=now)
+            )
+        if state == TransactionState.IN_FLIGHT:
+            return self.filter(state=state, stuck_at__gt=now)
+        return self.filter(state=state)
+
+
+class Transaction(models.Model):
+    """One business transaction: every event of one flow with one correlation ID.
+
+    Every field is an order-independent aggregate of the transaction's events (see
+    tracing/correlate.py), so late, duplicated and out-of-order arrivals give the same row.
+    """
+
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="transactions")
+    correlation_id = models.CharField(max_length=128)
+    plant = models.ForeignKey(Plant, on_delete=models.PROTECT, related_name="transactions")
+    state = models.CharField(
+        max_length=16, choices=TransactionState.choices, default=TransactionState.IN_FLIGHT
+    )
+    business_keys = models.JSONField(default=dict)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    # Event id of the earliest event (tie-break for which event names the plant).
+    first_event_id = models.CharField(max_length=128)
+    milestones = models.JSONField(default=dict, help_text="Milestone → time first reached (ok).")
+    milestones_last_ok = models.JSONField(default=dict, help_text="Milestone → latest ok time.")
+    failure_at = models.DateTimeField(null=True, blank=True)
+    failure_step = models.CharField(max_length=64, blank=True)
+    failure_event_id = models.CharField(max_length=128, blank=True)
+    last_error = models.JSONField(null=True, blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    stuck_at = models.DateTimeField(help_text="When it counts as stuck if still open.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TransactionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "correlation_id"], name="uniq_txn_flow_corr")
+        ]
+        indexes = [
+            models.Index(fields=["-last_seen", "-id"], name="txn_last_seen"),
+            models.Index(fields=["plant", "-last_seen"], name="txn_plant_last_seen"),
+            models.Index(fields=["correlation_id"], name="txn_correlation"),
+            models.Index(fields=["state", "stuck_at"], name="txn_state_stuck"),
+        ]
+
+    def __str__(self):
+        return f"{self.flow_id}:{self.correlation_id}"
+
+    def current_state(self, now=None):
+        now = now or timezone.now()
+        if self.state == TransactionState.IN_FLIGHT and self.stuck_at <= now:
+            return TransactionState.STUCK
+        return self.state
+
+
+class BusinessKey(models.Model):
+    """One business key value of a transaction; the index behind search and journeys."""
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="keys")
+    name = models.CharField(max_length=64)
+    value = models.CharField(max_length=256)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["transaction", "name", "value"], name="uniq_txn_key")
+        ]
+        indexes = [models.Index(fields=["value", "name"], name="bkey_value_name")]
+
+    def __str__(self):
+        return f"{self.name}:{self.value}"
+
+
+class EventStatus(models.TextChoices):
+    OK = "ok", "OK"
+    RETRYING = "retrying", "Retrying"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+
+
+FAILURE_STATUSES = frozenset({EventStatus.FAILED, EventStatus.REJECTED})
+
+
+class TraceEvent(models.Model):
+    """One hop of one business transaction, as a system reported it. Append-only."""
+
+    event_id = models.CharField(max_length=128, unique=True)
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events")
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="+")
+    correlation_id = models.CharField(max_length=128)
+    step = models.CharField(max_length=64)
+    source = models.ForeignKey(System, on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(
+        System, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    plant = models.ForeignKey(Plant, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=EventStatus.choices, default=EventStatus.OK)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    business_keys = models.JSONField(default=dict)
+    error_class = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    attributes = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["transaction", "occurred_at"], name="event_txn_time"),
+            models.Index(fields=["received_at"], name="event_received"),
+        ]
+
+    def __str__(self):
+        return self.event_id
+
+    @property
+    def error(self):
+        if not (self.error_class or self.error_code or self.error_message):
+            return None
+        return {"class": self.error_class, "code": self.error_code, "message": self.error_message}
+
+    @property
+    def is_failure(self):
+        return self.status in FAILURE_STATUSES

@@ -1,0 +1,106 @@
+"""Reads shared by pages and the API: transaction search, detail, journeys."""
+
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from tracing.models import BusinessKey, TraceEvent, Transaction, TransactionState
+
+
+class InvalidFilter(ValueError):
+    """A filter value that cannot be used; `field` names it."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+
+
+def parse_time(field, value):
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidFilter(
+            field, f"{value!r} is not an ISO 8601 time such as 2026-11-20T06:00:00Z."
+        ) from None
+    return parsed if parsed.tzinfo else timezone.make_aware(parsed)
+
+
+def search_transactions(
+    *,
+    plant=None,
+    flow=None,
+    state=None,
+    since=None,
+    until=None,
+    correlation_id=None,
+    key=None,
+    q=None,
+    now=None,
+):
+    """Transactions matching every filter given, newest activity first.
+
+    `key` is "name:value" (order:4711) or a bare value; `q` is what a person types in the search
+    box: a correlation ID or any business key value.
+    """
+    qs = Transaction.objects.select_related("flow", "plant")
+    if plant:
+        qs = qs.filter(plant__code=plant)
+    if flow:
+        qs = qs.filter(flow__code=flow)
+    if state:
+        if state not in TransactionState.values:
+            raise InvalidFilter("state", f"Must be one of {', '.join(TransactionState.values)}.")
+        qs = qs.in_state(state, now)
+    if since:
+        qs = qs.filter(last_seen__gte=since)
+    if until:
+        qs = qs.filter(first_seen__lte=until)
+    if correlation_id:
+        qs = qs.filter(correlation_id=correlation_id)
+    if key:
+        name, sep, value = key.partition(":")
+        keys = (
+            BusinessKey.objects.filter(name=name, value=value)
+            if sep
+            else BusinessKey.objects.filter(value=key)
+        )
+        qs = qs.filter(id__in=keys.values("transaction_id"))
+    if q:
+        q = q.strip()
+        by_key = BusinessKey.objects.filter(value=q).values("transaction_id")
+        qs = qs.filter(Q(correlation_id=q) | Q(id__in=by_key))
+    return qs.order_by("-last_seen", "-id")
+
+
+def get_transaction(*, flow, correlation_id):
+    return Transaction.objects.select_related("flow", "plant").get(
+        flow__code=flow, correlation_id=correlation_id
+    )
+
+
+def transaction_events(txn):
+    """Its events in the order they happened."""
+    return (
+        TraceEvent.objects.filter(transaction=txn)
+        .select_related("flow", "plant", "source", "target")
+        .order_by("occurred_at", "id")
+    )
+
+
+def journey(txn, limit=50):
+    """Other transactions that share a business key value with this one (an order's journey)."""
+    values = BusinessKey.objects.filter(transaction=txn).values_list("name", "value")
+    if not values:
+        return Transaction.objects.none()
+    match = Q()
+    for name, value in values:
+        match |= Q(name=name, value=value)
+    ids = BusinessKey.objects.filter(match).exclude(transaction=txn).values("transaction_id")
+    return (
+        Transaction.objects.filter(id__in=ids)
+        .select_related("flow", "plant")
+        .order_by("flow__position", "first_seen")[:limit]
+    )

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from tracing import api, http_ingest
+
+urlpatterns = [
+    path("api/v1/events", http_ingest.events_endpoint, name="ingest-events"),
+    path("api/v1/transactions", api.TransactionList.as_view(), name="api-transactions"),
+    path(
+        "api/v1/transactions/<str:flow>/<path:correlation_id>",
+        api.TransactionDetail.as_view(),
+        name="api-transaction",
+    ),
+]
