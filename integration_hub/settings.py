@@ -222,4 +222,5 @@ LOGGING = {
 
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "integration_hub.heartbeat", "schedule": 30.0},
+    "mark-stuck": {"task": "tracing.mark_stuck", "schedule": 30.0},
 }

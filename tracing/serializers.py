@@ -17,7 +17,7 @@ def transaction_data(txn, now=None):
         "business_keys": txn.business_keys,
         "first_seen": _iso(txn.first_seen),
         "last_seen": _iso(txn.last_seen),
-        "milestones": txn.milestones,
+        "milestones": {m: txn.milestones[m] for m in txn.flow.milestones if m in txn.milestones},
         "last_error": txn.last_error,
         "event_count": txn.event_count,
         "completed_at": _iso(txn.completed_at),

@@ -1,0 +1,154 @@
+"""Correlation rules: milestones, failures and their clearing, completion, stuck, any order."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.events import event, failed
+from tracing.correlate import FOLDED_FIELDS
+from tracing.ingest import ingest_events
+from tracing.models import Transaction
+from tracing.stuck import mark_stuck
+
+pytestmark = pytest.mark.django_db
+T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+NOW = T0 + timedelta(minutes=10)
+
+
+def at(seconds):
+    return T0 + timedelta(seconds=seconds)
+
+
+def txn():
+    return Transaction.objects.get()
+
+
+def test_milestones_keep_the_first_time_reached_whatever_the_arrival_order(p100):
+    ingest_events([event("acknowledged", at=at(40), source="MES")], now=NOW)
+    ingest_events([event("released", at=at(0)), event("received", at=at(2), source="MW")], now=NOW)
+    ingest_events([event("released", at=at(-5), event_id="late-resend")], now=NOW)
+    t = txn()
+    assert t.milestones == {
+        "acknowledged": at(40).isoformat(),
+        "released": at(-5).isoformat(),
+        "received": at(2).isoformat(),
+    }
+    assert (t.first_seen, t.last_seen, t.event_count) == (at(-5), at(40), 4)
+    assert t.state == "completed"
+    assert t.completed_at == at(40)
+
+
+def test_a_failure_makes_it_failed_with_the_last_error(p100):
+    ingest_events(
+        [event("released", at=at(0)), failed("received", at=at(2), code="ROUTING_NOT_FOUND")],
+        now=NOW,
+    )
+    t = txn()
+    assert t.state == "failed"
+    assert t.last_error["code"] == "ROUTING_NOT_FOUND"
+    assert t.last_error["step"] == "received"
+
+
+def test_a_later_ok_at_the_same_or_a_later_milestone_clears_the_failure(p100):
+    ingest_events([event("released", at=at(0)), failed("received", at=at(2))], now=NOW)
+    ingest_events([event("received", at=at(30), source="MW")], now=NOW)
+    assert txn().state == "in_flight"
+    assert txn().last_error["step"] == "received"  # history kept, state cleared
+
+
+def test_an_ok_at_an_earlier_milestone_does_not_clear_it(p100):
+    ingest_events([failed("received", at=at(2)), event("released", at=at(30))], now=NOW)
+    assert txn().state == "failed"
+
+
+def test_an_ok_that_happened_before_the_failure_does_not_clear_it(p100):
+    ingest_events(
+        [failed("received", at=at(20)), event("acknowledged", at=at(10), source="MES")], now=NOW
+    )
+    assert txn().state == "failed"
+
+
+def test_retrying_is_neither_a_milestone_nor_a_failure(p100):
+    ingest_events(
+        [
+            event("released", at=at(0)),
+            failed("received", at=at(1), status="retrying", error_class="transient"),
+        ],
+        now=NOW,
+    )
+    t = txn()
+    assert t.state == "in_flight"
+    assert "received" not in t.milestones
+
+
+def test_completion_comes_from_any_completing_milestone(p100):
+    hold = {"flow": "quality_hold", "source": "QMS", "target": "ERP", "correlation_id": "NC-1"}
+    ingest_events(
+        [event("hold_applied", at=at(0), **hold), event("scrapped", at=at(60), **hold)], now=NOW
+    )
+    assert txn().state == "completed"
+
+
+def test_open_past_the_stuck_deadline_reads_stuck_and_beat_marks_it(p100):
+    ingest_events([event("released", at=at(0))], now=at(60))
+    t = txn()
+    assert t.state == "in_flight"
+    later = at(0) + timedelta(minutes=31)  # order_release is stuck after 30 minutes
+    assert t.current_state(later) == "stuck"
+    assert list(Transaction.objects.in_state("stuck", later)) == [t]
+    assert not Transaction.objects.in_state("in_flight", later).exists()
+    assert mark_stuck(at(60)) == 0
+    assert mark_stuck(later) == 1
+    assert txn().state == "stuck"
+    ingest_events([event("acknowledged", at=at(90), source="MES")], now=later)
+    assert txn().state == "completed"
+
+
+def test_plant_comes_from_the_earliest_event(p100, p200):
+    ingest_events([event("received", at=at(5), plant="P200", source="MW")], now=NOW)
+    ingest_events([event("released", at=at(0), plant="P100")], now=NOW)
+    assert txn().plant.code == "P100"
+
+
+def row_of(t):
+    return {name: getattr(t, name) for name in FOLDED_FIELDS} | {"stuck_at": t.stuck_at}
+
+
+JOURNEY = [
+    event("released", at=at(0), event_id="e1", business_keys={"order": "9", "material": "FG-1"}),
+    failed("received", at=at(3), event_id="e2", source="MW", payload={"x": 1}),
+    failed(
+        "received", at=at(5), event_id="e3", source="MW", status="retrying", error_class="transient"
+    ),
+    event(
+        "received", at=at(9), event_id="e4", source="MW", business_keys={"order": "9", "lot": "L1"}
+    ),
+    failed("acknowledged", at=at(20), event_id="e5", source="MES", code="E7"),
+    event("acknowledged", at=at(21), event_id="e6", source="MES"),
+    event("released", at=at(-1), event_id="e7", business_keys={"order": "10"}),
+]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    order=st.permutations(range(len(JOURNEY))),
+    repeats=st.lists(st.integers(0, len(JOURNEY) - 1), max_size=6),
+    cuts=st.lists(st.integers(1, len(JOURNEY) + 6), max_size=3),
+)
+def test_any_permutation_and_duplication_gives_the_same_transaction(p100, order, repeats, cuts):
+    Transaction.objects.all().delete()
+    ingest_events(JOURNEY, now=NOW)
+    expected = row_of(txn())
+    Transaction.objects.all().delete()
+    arrivals = [JOURNEY[i] for i in order] + [JOURNEY[i] for i in repeats]
+    bounds = sorted({0, len(arrivals), *[c for c in cuts if c < len(arrivals)]})
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        ingest_events(arrivals[start:end], now=NOW)
+    assert row_of(txn()) == expected
+    assert expected["state"] == "completed"
+    assert expected["business_keys"] == {"order": "1", "material": "FG-1", "lot": "L1"}
+    assert expected["event_count"] == 7
