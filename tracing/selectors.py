@@ -90,9 +90,25 @@ def transaction_events(txn):
     )
 
 
+# Keys that identify one business object; descriptive ones (material, operation) would link
+# every transaction that touches the same material number.
+JOURNEY_KEYS = (
+    "order",
+    "delivery",
+    "shipment",
+    "lot",
+    "batch",
+    "handling_unit",
+    "serial",
+    "nonconformance",
+)
+
+
 def journey(txn, limit=50):
-    """Other transactions that share a business key value with this one (an order's journey)."""
-    values = BusinessKey.objects.filter(transaction=txn).values_list("name", "value")
+    """Other transactions that share an identifying business key with this one (its journey)."""
+    values = BusinessKey.objects.filter(transaction=txn, name__in=JOURNEY_KEYS).values_list(
+        "name", "value"
+    )
     if not values:
         return Transaction.objects.none()
     match = Q()

@@ -562,9 +562,7 @@ class Simulator:
             ("MES", {"lot_status": "HOLD"}),
             ("WMS", {"wms_lock": "QI"}),
         ):
-            tx.hop(
-                t + self._hop(rng.uniform(5, 60)), "hold_propagated", "MW", target, attrs=attrs
-            )
+            tx.hop(t + self._hop(rng.uniform(5, 60)), "hold_propagated", "MW", target, attrs=attrs)
         if fault == "never_released":
             self._emit(tx, fault)
             return None
