@@ -57,13 +57,15 @@ class Command(BaseCommand):
             self._stop_all(running)
 
     def _stop_all(self, running):
-        for proc in running.values():
+        """Stop traffic first, then the web server, beat and the worker (warm shutdown)."""
+        for name in ("simulator", "web", "beat", "worker"):
+            proc = running.get(name)
+            if proc is None:
+                continue
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, proc in running.items():
+                proc.terminate()
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
