@@ -278,6 +278,12 @@ class DeadLetter(models.Model):
     first_failed_at = models.DateTimeField()
     last_failed_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was replayed, resolved or discarded."
+    )
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    CLOSED_STATES = frozenset({"replayed", "resolved", "discarded"})
 
     class Meta:
         indexes = [

@@ -223,5 +223,9 @@ LOGGING = {
 
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "integration_hub.heartbeat", "schedule": 30.0},
-    "mark-stuck": {"task": "tracing.mark_stuck", "schedule": 30.0},
+    "evaluate": {
+        "task": "monitoring.evaluate",
+        "schedule": float(env_int("SLO_EVALUATION_SECONDS", 30, minimum=5)),
+        "options": {"expires": 25},
+    },
 }

@@ -18,4 +18,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(router.urls)),
     path("", include("tracing.urls")),
+    path("", include("monitoring.urls")),
 ]

@@ -90,6 +90,7 @@ def store_events(events, *, catalog, now):
         touched[txn.id] = txn
     for txn in touched.values():
         settle(txn, catalog.flows_by_id[txn.flow_id], now)
+        txn.updated_at = now
     Transaction.objects.bulk_update(
         list(touched.values()), [*FOLDED_FIELDS, "stuck_at", "updated_at"]
     )

@@ -5,104 +5,215 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('integration_hub', '0004_deadletter'),
+        ("integration_hub", "0004_deadletter"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Transaction',
+            name="Transaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('correlation_id', models.CharField(max_length=128)),
-                ('state', models.CharField(choices=[('in_flight', 'In flight'), ('completed', 'Completed'), ('failed', 'Failed'), ('stuck', 'Stuck')], default='in_flight', max_length=16)),
-                ('business_keys', models.JSONField(default=dict)),
-                ('first_seen', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('first_event_id', models.CharField(max_length=128)),
-                ('milestones', models.JSONField(default=dict, help_text='Milestone → time first reached (ok).')),
-                ('milestones_last_ok', models.JSONField(default=dict, help_text='Milestone → latest ok time.')),
-                ('failure_at', models.DateTimeField(blank=True, null=True)),
-                ('failure_step', models.CharField(blank=True, max_length=64)),
-                ('failure_event_id', models.CharField(blank=True, max_length=128)),
-                ('last_error', models.JSONField(blank=True, null=True)),
-                ('event_count', models.PositiveIntegerField(default=0)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('stuck_at', models.DateTimeField(help_text='When it counts as stuck if still open.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('flow', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transactions', to='integration_hub.flow')),
-                ('plant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transactions', to='integration_hub.plant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("correlation_id", models.CharField(max_length=128)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("in_flight", "In flight"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("stuck", "Stuck"),
+                        ],
+                        default="in_flight",
+                        max_length=16,
+                    ),
+                ),
+                ("business_keys", models.JSONField(default=dict)),
+                ("first_seen", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                ("first_event_id", models.CharField(max_length=128)),
+                (
+                    "milestones",
+                    models.JSONField(
+                        default=dict, help_text="Milestone → time first reached (ok)."
+                    ),
+                ),
+                (
+                    "milestones_last_ok",
+                    models.JSONField(default=dict, help_text="Milestone → latest ok time."),
+                ),
+                ("failure_at", models.DateTimeField(blank=True, null=True)),
+                ("failure_step", models.CharField(blank=True, max_length=64)),
+                ("failure_event_id", models.CharField(blank=True, max_length=128)),
+                ("last_error", models.JSONField(blank=True, null=True)),
+                ("event_count", models.PositiveIntegerField(default=0)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "stuck_at",
+                    models.DateTimeField(help_text="When it counts as stuck if still open."),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "flow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transactions",
+                        to="integration_hub.flow",
+                    ),
+                ),
+                (
+                    "plant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transactions",
+                        to="integration_hub.plant",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TraceEvent',
+            name="TraceEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=128, unique=True)),
-                ('correlation_id', models.CharField(max_length=128)),
-                ('step', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('ok', 'OK'), ('retrying', 'Retrying'), ('failed', 'Failed'), ('rejected', 'Rejected')], default='ok', max_length=16)),
-                ('occurred_at', models.DateTimeField()),
-                ('received_at', models.DateTimeField()),
-                ('business_keys', models.JSONField(default=dict)),
-                ('error_class', models.CharField(blank=True, max_length=32)),
-                ('error_code', models.CharField(blank=True, max_length=128)),
-                ('error_message', models.TextField(blank=True)),
-                ('payload', models.JSONField(blank=True, null=True)),
-                ('attributes', models.JSONField(blank=True, null=True)),
-                ('flow', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integration_hub.flow')),
-                ('plant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integration_hub.plant')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integration_hub.system')),
-                ('target', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integration_hub.system')),
-                ('transaction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='tracing.transaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=128, unique=True)),
+                ("correlation_id", models.CharField(max_length=128)),
+                ("step", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("ok", "OK"),
+                            ("retrying", "Retrying"),
+                            ("failed", "Failed"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="ok",
+                        max_length=16,
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                ("received_at", models.DateTimeField()),
+                ("business_keys", models.JSONField(default=dict)),
+                ("error_class", models.CharField(blank=True, max_length=32)),
+                ("error_code", models.CharField(blank=True, max_length=128)),
+                ("error_message", models.TextField(blank=True)),
+                ("payload", models.JSONField(blank=True, null=True)),
+                ("attributes", models.JSONField(blank=True, null=True)),
+                (
+                    "flow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integration_hub.flow",
+                    ),
+                ),
+                (
+                    "plant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integration_hub.plant",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integration_hub.system",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integration_hub.system",
+                    ),
+                ),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="tracing.transaction",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='BusinessKey',
+            name="BusinessKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64)),
-                ('value', models.CharField(max_length=256)),
-                ('transaction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='tracing.transaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64)),
+                ("value", models.CharField(max_length=256)),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="keys",
+                        to="tracing.transaction",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(fields=['-last_seen', '-id'], name='txn_last_seen'),
+            model_name="transaction",
+            index=models.Index(fields=["-last_seen", "-id"], name="txn_last_seen"),
         ),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(fields=['plant', '-last_seen'], name='txn_plant_last_seen'),
+            model_name="transaction",
+            index=models.Index(fields=["plant", "-last_seen"], name="txn_plant_last_seen"),
         ),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(fields=['correlation_id'], name='txn_correlation'),
+            model_name="transaction",
+            index=models.Index(fields=["correlation_id"], name="txn_correlation"),
         ),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(fields=['state', 'stuck_at'], name='txn_state_stuck'),
+            model_name="transaction",
+            index=models.Index(fields=["state", "stuck_at"], name="txn_state_stuck"),
         ),
         migrations.AddConstraint(
-            model_name='transaction',
-            constraint=models.UniqueConstraint(fields=('flow', 'correlation_id'), name='uniq_txn_flow_corr'),
+            model_name="transaction",
+            constraint=models.UniqueConstraint(
+                fields=("flow", "correlation_id"), name="uniq_txn_flow_corr"
+            ),
         ),
         migrations.AddIndex(
-            model_name='traceevent',
-            index=models.Index(fields=['transaction', 'occurred_at'], name='event_txn_time'),
+            model_name="traceevent",
+            index=models.Index(fields=["transaction", "occurred_at"], name="event_txn_time"),
         ),
         migrations.AddIndex(
-            model_name='traceevent',
-            index=models.Index(fields=['received_at'], name='event_received'),
+            model_name="traceevent",
+            index=models.Index(fields=["received_at"], name="event_received"),
         ),
         migrations.AddIndex(
-            model_name='businesskey',
-            index=models.Index(fields=['value', 'name'], name='bkey_value_name'),
+            model_name="businesskey",
+            index=models.Index(fields=["value", "name"], name="bkey_value_name"),
         ),
         migrations.AddConstraint(
-            model_name='businesskey',
-            constraint=models.UniqueConstraint(fields=('transaction', 'name', 'value'), name='uniq_txn_key'),
+            model_name="businesskey",
+            constraint=models.UniqueConstraint(
+                fields=("transaction", "name", "value"), name="uniq_txn_key"
+            ),
         ),
     ]
