@@ -2,11 +2,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from integration_hub.models import ApiKey, Flow, Plant, System, WorkerHeartbeat
+from integration_hub.models import ApiKey, Flow, Plant, PlantMembership, System, WorkerHeartbeat
+
+
+class MembershipInline(admin.TabularInline):
+    model = PlantMembership
+    extra = 1
+    autocomplete_fields = ["user"]
 
 
 @admin.register(Plant)
 class PlantAdmin(admin.ModelAdmin):
+    inlines = [MembershipInline]
     list_display = ["code", "name", "timezone"]
     search_fields = ["code", "name"]
     list_filter = ["timezone"]

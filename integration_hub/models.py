@@ -5,6 +5,7 @@ import secrets
 import zoneinfo
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -22,10 +23,24 @@ def validate_timezone(value):
         raise ValidationError(f"{value!r} is not an IANA time zone such as Europe/Berlin.")
 
 
+class PlantQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """The plants a person may see: all for admins, else the plants they are assigned to."""
+        from integration_hub.access import sees_all_plants
+
+        if sees_all_plants(user):
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user)
+
+
 class Plant(models.Model):
     code = models.CharField(max_length=32, unique=True, validators=[code_validator])
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+
+    objects = PlantQuerySet.as_manager()
 
     class Meta:
         ordering = ["code"]
@@ -235,6 +250,15 @@ class DeadLetterState(models.TextChoices):
     DISCARDED = "discarded", "Discarded"
 
 
+class DeadLetterQuerySet(models.QuerySet):
+    def for_user(self, user):
+        from integration_hub.access import sees_all_plants
+
+        if sees_all_plants(user):
+            return self
+        return self.filter(plant__in=Plant.objects.for_user(user))
+
+
 class DeadLetter(models.Model):
     """A message that did not get through, kept with its payload for triage and replay.
 
@@ -285,7 +309,10 @@ class DeadLetter(models.Model):
 
     CLOSED_STATES = frozenset({"replayed", "resolved", "discarded"})
 
+    objects = DeadLetterQuerySet.as_manager()
+
     class Meta:
+        permissions = [("replay_deadletter", "Can triage and replay dead letters")]
         indexes = [
             models.Index(fields=["state", "-last_failed_at"], name="dl_state_last"),
             models.Index(fields=["plant", "state"], name="dl_plant_state"),
@@ -293,3 +320,20 @@ class DeadLetter(models.Model):
 
     def __str__(self):
         return f"{self.external_id} ({self.state})"
+
+
+class PlantMembership(models.Model):
+    """A person assigned to a plant: supervisors and analysts see only their plants' data."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="plant_memberships"
+    )
+    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "plant"], name="uniq_plant_membership")
+        ]
+
+    def __str__(self):
+        return f"{self.user} @ {self.plant.code}"

@@ -10,6 +10,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from integration_hub.access import sees_overall_figures
 from integration_hub.models import Plant
 from monitoring import slo as slo_eval
 from monitoring.models import SLO, SLOStatus
@@ -45,18 +46,20 @@ class SLOList(APIView):
 
     def get(self, request):
         """Current status of every SLO: overall (plant null) and per plant."""
-        statuses = {}
-        for row in SLOStatus.objects.select_related("plant"):
-            statuses.setdefault(row.slo_id, []).append(row)
+        everything = sees_overall_figures(request.user)
+        plants = list(Plant.objects.for_user(request.user))
+        statuses = {
+            (row.slo_id, row.plant_id): row for row in SLOStatus.objects.select_related("plant")
+        }
         items = []
         for slo in slos_with_thresholds():
-            rows = sorted(
-                statuses.get(slo.id, []),
-                key=lambda s: (s.plant is not None, s.plant and s.plant.code),
-            )
-            if not rows:
-                items.append(status_data(slo, None, slo.plant))
-            items.extend(status_data(slo, row) for row in rows)
+            if slo.plant_id:
+                scopes = [p for p in plants if p.id == slo.plant_id]
+            else:
+                scopes = ([None] if everything else []) + plants
+            for plant in scopes:
+                row = statuses.get((slo.id, plant.id if plant else None))
+                items.append(status_data(slo, row, plant))
         return Response(items)
 
     def post(self, request):
@@ -77,10 +80,18 @@ class SLODetail(APIView):
             slo.plant_thresholds = {}
         plant = None
         if request.query_params.get("plant"):
-            plant = Plant.objects.filter(code=request.query_params["plant"]).first()
+            plant = (
+                Plant.objects.for_user(request.user)
+                .filter(code=request.query_params["plant"])
+                .first()
+            )
             if plant is None:
                 valid = ", ".join(Plant.objects.values_list("code", flat=True))
                 raise ValidationError({"plant": [f"Unknown plant; valid: {valid}."]})
+        elif not sees_overall_figures(request.user):
+            raise ValidationError(
+                {"plant": ["Name one of your plants: the overall figure spans all plants."]}
+            )
         now = timezone.now()
         try:
             since = parse_time("from", request.query_params.get("from")) or now - timedelta(

@@ -4,10 +4,11 @@ import os
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from integration_hub.models import ApiKey, Plant
+from integration_hub.models import ApiKey, Plant, PlantMembership
 
 
 def uses_postgres():
@@ -37,12 +38,16 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def p100(db):
-    return Plant.objects.create(code="P100", name="Plant 100 Stuttgart", timezone="Europe/Berlin")
+    return Plant.objects.get_or_create(
+        code="P100", defaults={"name": "Plant 100 Stuttgart", "timezone": "Europe/Berlin"}
+    )[0]
 
 
 @pytest.fixture
 def p200(db):
-    return Plant.objects.create(code="P200", name="Plant 200 Leipzig", timezone="Europe/Berlin")
+    return Plant.objects.get_or_create(
+        code="P200", defaults={"name": "Plant 200 Leipzig", "timezone": "Europe/Berlin"}
+    )[0]
 
 
 @pytest.fixture
@@ -53,10 +58,30 @@ def alice(django_user_model):
     )
 
 
+def person(django_user_model, name, role, plants):
+    user = django_user_model.objects.create_user(name, password=f"{name}-pw")
+    user.groups.add(Group.objects.get(name=role))
+    for plant in plants:
+        PlantMembership.objects.create(user=user, plant=plant)
+    return user
+
+
 @pytest.fixture
-def bob(django_user_model):
-    """Bob, a plant supervisor with no admin rights."""
-    return django_user_model.objects.create_user("bob", password="bob-pw")
+def bob(django_user_model, p100, p200):
+    """Bob, the supervisor of plants P100 and P200; no admin rights."""
+    return person(django_user_model, "bob", "supervisor", [p100, p200])
+
+
+@pytest.fixture
+def carol(django_user_model, p200):
+    """Carol, the supervisor of plant P200 only."""
+    return person(django_user_model, "carol", "supervisor", [p200])
+
+
+@pytest.fixture
+def dave(django_user_model, p100):
+    """Dave, a support analyst for plant P100: triages and replays."""
+    return person(django_user_model, "dave", "analyst", [p100])
 
 
 def token_client(user):
@@ -73,6 +98,11 @@ def admin_api(alice):
 @pytest.fixture
 def supervisor_api(bob):
     return token_client(bob)
+
+
+@pytest.fixture
+def p200_supervisor_api(carol):
+    return token_client(carol)
 
 
 @pytest.fixture

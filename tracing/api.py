@@ -38,7 +38,9 @@ def filters_from(params):
 class TransactionList(APIView):
     def get(self, request):
         try:
-            qs = selectors.search_transactions(**filters_from(request.query_params))
+            qs = selectors.search_transactions(
+                user=request.user, **filters_from(request.query_params)
+            )
         except selectors.InvalidFilter as exc:
             raise ValidationError({exc.field: [str(exc)]}) from None
         paginator = NewestFirst()
@@ -50,13 +52,15 @@ class TransactionList(APIView):
 class TransactionDetail(APIView):
     def get(self, request, flow, correlation_id):
         try:
-            txn = selectors.get_transaction(flow=flow, correlation_id=correlation_id)
+            txn = selectors.get_transaction(
+                flow=flow, correlation_id=correlation_id, user=request.user
+            )
         except Transaction.DoesNotExist:
             raise Http404("No such transaction.") from None
         data = transaction_data(txn)
         data["events"] = [event_data(e) for e in selectors.transaction_events(txn)]
         data["related"] = [
             {"flow": t.flow.code, "correlation_id": t.correlation_id, "state": t.current_state()}
-            for t in selectors.journey(txn)
+            for t in selectors.journey(txn, user=request.user)
         ]
         return Response(data)

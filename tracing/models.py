@@ -15,6 +15,14 @@ class TransactionState(models.TextChoices):
 
 
 class TransactionQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Only the transactions of plants this person may see (pages and API use this)."""
+        from integration_hub.access import sees_all_plants
+
+        if sees_all_plants(user):
+            return self
+        return self.filter(plant__in=Plant.objects.for_user(user))
+
     def in_state(self, state, now=None):
         """Filter by state as it is now: an open transaction past its deadline reads as stuck."""
         now = now or timezone.now()

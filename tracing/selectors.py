@@ -30,6 +30,7 @@ def parse_time(field, value):
 
 def search_transactions(
     *,
+    user=None,
     plant=None,
     flow=None,
     state=None,
@@ -46,6 +47,8 @@ def search_transactions(
     box: a correlation ID or any business key value.
     """
     qs = Transaction.objects.select_related("flow", "plant")
+    if user is not None:
+        qs = qs.for_user(user)
     if plant:
         qs = qs.filter(plant__code=plant)
     if flow:
@@ -75,10 +78,11 @@ def search_transactions(
     return qs.order_by("-last_seen", "-id")
 
 
-def get_transaction(*, flow, correlation_id):
-    return Transaction.objects.select_related("flow", "plant").get(
-        flow__code=flow, correlation_id=correlation_id
-    )
+def get_transaction(*, flow, correlation_id, user=None):
+    qs = Transaction.objects.select_related("flow", "plant")
+    if user is not None:
+        qs = qs.for_user(user)
+    return qs.get(flow__code=flow, correlation_id=correlation_id)
 
 
 def transaction_events(txn):
@@ -104,7 +108,7 @@ JOURNEY_KEYS = (
 )
 
 
-def journey(txn, limit=50):
+def journey(txn, limit=50, user=None):
     """Other transactions that share an identifying business key with this one (its journey)."""
     values = BusinessKey.objects.filter(transaction=txn, name__in=JOURNEY_KEYS).values_list(
         "name", "value"
@@ -115,8 +119,7 @@ def journey(txn, limit=50):
     for name, value in values:
         match |= Q(name=name, value=value)
     ids = BusinessKey.objects.filter(match).exclude(transaction=txn).values("transaction_id")
-    return (
-        Transaction.objects.filter(id__in=ids)
-        .select_related("flow", "plant")
-        .order_by("flow__position", "first_seen")[:limit]
-    )
+    qs = Transaction.objects.filter(id__in=ids)
+    if user is not None:
+        qs = qs.for_user(user)
+    return qs.select_related("flow", "plant").order_by("flow__position", "first_seen")[:limit]

@@ -74,7 +74,7 @@ def transaction_search(request):
     rows, has_older = [], False
     if not errors:
         try:
-            qs = selectors.search_transactions(**kwargs)
+            qs = selectors.search_transactions(user=request.user, **kwargs)
         except selectors.InvalidFilter as exc:
             errors[exc.field] = str(exc)
         else:
@@ -122,14 +122,15 @@ def _pretty(value):
 def transaction_detail(request, flow, correlation_id):
     """One transaction: what it is, how far it got, every event, and its order's journey."""
     try:
-        txn = selectors.get_transaction(flow=flow, correlation_id=correlation_id)
+        txn = selectors.get_transaction(flow=flow, correlation_id=correlation_id, user=request.user)
     except Transaction.DoesNotExist:
         raise Http404("No such transaction.") from None
     now = timezone.now()
     events = list(selectors.transaction_events(txn))
     theme = "dark" if request.COOKIES.get("theme") == "dark" else "light"
     journey = sorted(
-        [*selectors.journey(txn), txn], key=lambda t: (t.flow.position, t.first_seen, t.id)
+        [*selectors.journey(txn, user=request.user), txn],
+        key=lambda t: (t.flow.position, t.first_seen, t.id),
     )
     progress = charts.milestone_progress(txn)
     context = {
