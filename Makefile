@@ -19,6 +19,7 @@ demo: $(STAMP)
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_demo_admin
+	$(PY) manage.py ensure_demo_alerts
 	$(PY) manage.py rundemo
 
 test: $(STAMP)

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+import uuid
 import zoneinfo
 from datetime import timedelta
 
@@ -306,8 +307,35 @@ class DeadLetter(models.Model):
         null=True, blank=True, help_text="When it was replayed, resolved or discarded."
     )
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    business_keys = models.JSONField(default=dict, blank=True)
+    # The identifying key ("order:1000123") that orders a bulk replay: release before posting.
+    business_key = models.CharField(max_length=300, blank=True, db_index=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_dead_letters",
+    )
+    superseded_at = models.DateTimeField(
+        null=True, blank=True, help_text="Its transaction reached the milestone later."
+    )
+    payload_version = models.PositiveIntegerField(default=1)
+    edited_payload = models.JSONField(
+        null=True, blank=True, help_text="Latest edit; the original stays in `payload`."
+    )
 
     CLOSED_STATES = frozenset({"replayed", "resolved", "discarded"})
+    OPEN_STATES = frozenset({"new", "investigating", "replay_queued"})
+    # Which state may follow which; replay_queued is left only by a replay's outcome or cancel.
+    TRANSITIONS = {
+        "new": {"investigating", "replay_queued", "resolved", "discarded"},
+        "investigating": {"replay_queued", "resolved", "discarded"},
+        "replay_queued": {"replayed", "investigating"},
+        "replayed": set(),
+        "resolved": set(),
+        "discarded": set(),
+    }
 
     objects = DeadLetterQuerySet.as_manager()
 
@@ -320,6 +348,78 @@ class DeadLetter(models.Model):
 
     def __str__(self):
         return f"{self.external_id} ({self.state})"
+
+    @property
+    def is_open(self):
+        return self.state in self.OPEN_STATES
+
+    @property
+    def current_payload(self):
+        """What a replay sends: the latest edit, else the original."""
+        return self.edited_payload if self.payload_version > 1 else self.payload
+
+    @property
+    def error(self):
+        return {"class": self.error_class, "code": self.error_code, "message": self.error_message}
+
+    def can_move_to(self, state):
+        return state in self.TRANSITIONS.get(self.state, ())
+
+    def move_to(self, state, *, by=None, text="", now=None, kind="state"):
+        """Change state if the state machine allows it (conditional UPDATE); record who and when.
+
+        Returns the change row, or None when another request moved it first.
+        """
+        now = now or timezone.now()
+        allowed_from = [s for s, nexts in self.TRANSITIONS.items() if state in nexts]
+        closed = now if state in self.CLOSED_STATES else None
+        updated = DeadLetter.objects.filter(pk=self.pk, state__in=allowed_from).update(
+            state=state, closed_at=closed, updated_at=now
+        )
+        if updated != 1:
+            return None
+        change = DeadLetterChange.objects.create(
+            dead_letter=self, at=now, by=by, kind=kind, from_state=self.state, to_state=state,
+            text=text,
+        )  # fmt: skip
+        self.state, self.closed_at, self.updated_at = state, closed, now
+        return change
+
+    def assign(self, assignee, *, by=None, now=None):
+        """Assign to a person (or nobody); a new dead letter someone takes is being investigated."""
+        now = now or timezone.now()
+        state = "investigating" if self.state == "new" and assignee else self.state
+        DeadLetter.objects.filter(pk=self.pk).update(assignee=assignee, state=state, updated_at=now)
+        change = DeadLetterChange.objects.create(
+            dead_letter=self, at=now, by=by, kind="assign", from_state=self.state, to_state=state,
+            assignee=assignee,
+        )  # fmt: skip
+        self.assignee, self.state, self.updated_at = assignee, state, now
+        return change
+
+    def add_note(self, text, *, by=None, now=None):
+        return DeadLetterChange.objects.create(
+            dead_letter=self, at=now or timezone.now(), by=by, kind="note",
+            from_state=self.state, to_state=self.state, text=text,
+        )  # fmt: skip
+
+    def edit_payload(self, payload, *, reason, by=None, now=None):
+        """Store an edited payload as the next version; the original is kept as it was."""
+        now = now or timezone.now()
+        version = self.payload_version + 1
+        PayloadEdit.objects.create(
+            dead_letter=self, version=version, payload=payload, reason=reason, edited_by=by,
+            edited_at=now,
+        )  # fmt: skip
+        DeadLetter.objects.filter(pk=self.pk).update(
+            edited_payload=payload, payload_version=version, updated_at=now
+        )
+        self.edited_payload, self.payload_version = payload, version
+        DeadLetterChange.objects.create(
+            dead_letter=self, at=now, by=by, kind="edit", from_state=self.state,
+            to_state=self.state, text=f"Payload version {version}: {reason}",
+        )  # fmt: skip
+        return version
 
 
 class PlantMembership(models.Model):
@@ -337,3 +437,190 @@ class PlantMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} @ {self.plant.code}"
+
+
+class DeadLetterChange(models.Model):
+    """One entry of a dead letter's audit trail: a state change, assignment, note or edit."""
+
+    class Kind(models.TextChoices):
+        STATE = "state", "State"
+        ASSIGN = "assign", "Assignment"
+        NOTE = "note", "Note"
+        EDIT = "edit", "Payload edit"
+        SUPERSEDED = "superseded", "Superseded"
+
+    dead_letter = models.ForeignKey(DeadLetter, on_delete=models.CASCADE, related_name="changes")
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["dead_letter", "at"], name="dlchange_dl_at")]
+
+    def __str__(self):
+        return f"{self.dead_letter_id} {self.kind} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class PayloadEdit(models.Model):
+    """An analyst's edited payload (version 2, 3…); version 1 is the dead letter's original."""
+
+    dead_letter = models.ForeignKey(DeadLetter, on_delete=models.CASCADE, related_name="edits")
+    version = models.PositiveIntegerField()
+    payload = models.JSONField(null=True)
+    reason = models.TextField()
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    edited_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["dead_letter", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["dead_letter", "version"], name="uniq_payload_version")
+        ]
+
+    def __str__(self):
+        return f"{self.dead_letter_id} v{self.version}"
+
+
+class BulkAction(models.Model):
+    """A bulk request (replay, resolve, discard, assign) on a selection: the handle to follow it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    action = models.CharField(max_length=16)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    selection = models.JSONField(default=dict, help_text="The ids or filter it was asked for.")
+    reason = models.TextField(blank=True)
+    touched = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=dict, help_text="Left out, by why (superseded, closed…).")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self):
+        return f"{self.action} × {self.touched} ({self.id})"
+
+
+class ReplayState(models.TextChoices):
+    HELD = "held", "Held (an earlier step of the same order is dead-lettered)"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    SUPERSEDED = "superseded", "Left out: superseded"
+
+
+ACTIVE_REPLAY_STATES = ("held", "queued", "sending")
+
+
+class Replay(models.Model):
+    """One request to replay a dead letter: the unit of work, claimed by a worker with a lease.
+
+    The database, not the broker, is the source of truth: a row stays `queued` or `sending`
+    until an outcome is recorded, and the sweeper re-enqueues rows whose lease ran out.
+    """
+
+    dead_letter = models.ForeignKey(DeadLetter, on_delete=models.CASCADE, related_name="replays")
+    bulk = models.ForeignKey(
+        BulkAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
+    target = models.ForeignKey(System, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(blank=True)
+    payload = models.JSONField(null=True)
+    payload_version = models.PositiveIntegerField(default=1)
+    idempotency_key = models.CharField(max_length=200)
+    state = models.CharField(max_length=16, choices=ReplayState.choices, default="queued")
+    rank = models.PositiveIntegerField(default=0, help_text="Flow position, then milestone.")
+    business_key = models.CharField(max_length=300, blank=True)
+    not_before = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # One replay in flight per dead letter: a second request cannot queue a duplicate.
+            models.UniqueConstraint(
+                fields=["dead_letter"],
+                condition=models.Q(state__in=ACTIVE_REPLAY_STATES),
+                name="uniq_active_replay",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["state", "lease_until"], name="replay_state_lease"),
+            models.Index(fields=["bulk", "state"], name="replay_bulk_state"),
+            models.Index(fields=["claim_token"], name="replay_claim_token"),
+        ]
+
+    def __str__(self):
+        return f"replay {self.pk} of {self.dead_letter_id} ({self.state})"
+
+
+class ReplayAttempt(models.Model):
+    """One delivery attempt of a replay: what was sent, what came back, how long it took."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        RETRY = "retry", "Will retry"
+        FAILED = "failed", "Failed"
+
+    replay = models.ForeignKey(Replay, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    payload_version = models.PositiveIntegerField(default=1)
+    url = models.CharField(max_length=500, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+
+    class Meta:
+        ordering = ["replay", "number", "id"]
+        indexes = [models.Index(fields=["replay", "number"], name="attempt_replay_number")]
+
+    def __str__(self):
+        return f"{self.replay_id}#{self.number} {self.outcome}"
+
+
+class ReplaySlot(models.Model):
+    """One of a target system's concurrent-delivery slots, held under a lease by one task."""
+
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "number"], name="uniq_replay_slot")
+        ]
+
+    def __str__(self):
+        return f"{self.system_id}#{self.number}"

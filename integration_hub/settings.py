@@ -157,6 +157,16 @@ if not EMAIL_URL:
         EMAIL_URL = "console://"
 MAILERS = {"default": mailer_from_url(EMAIL_URL)}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", email_from_address(EMAIL_URL, "hub@localhost"))
+
+# --- Alerts --------------------------------------------------------------------------------
+
+# Absolute links in notices (dashboard, alert history) start with this.
+HUB_BASE_URL = env_str("HUB_BASE_URL", "http://127.0.0.1:8000")
+ALERT_EVALUATION_SECONDS = env_int("ALERT_EVALUATION_SECONDS", 30, minimum=5)
+# A worker holds a delivery this long; past it, beat hands the delivery to another worker.
+ALERT_DELIVERY_LEASE_SECONDS = env_int("ALERT_DELIVERY_LEASE_SECONDS", 45, minimum=10)
+# Optional dedicated Celery queue for alert deliveries (empty: the default queue).
+ALERT_DELIVERY_QUEUE = env_str("ALERT_DELIVERY_QUEUE", "")
 # --- Web -----------------------------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
@@ -183,6 +193,9 @@ STORAGES = {
 # Serve from the finders (no collectstatic needed) in the demo; production runs collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# How often dashboards (plant overview, all plants, wall screen) refresh themselves.
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 15, minimum=1)
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -228,4 +241,32 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("SLO_EVALUATION_SECONDS", 30, minimum=5)),
         "options": {"expires": 25},
     },
+    "evaluate-alerts": {
+        "task": "monitoring.evaluate_alerts",
+        "schedule": float(ALERT_EVALUATION_SECONDS),
+        "options": {"expires": max(ALERT_EVALUATION_SECONDS - 5, 5)},
+    },
+    "requeue-alert-deliveries": {
+        "task": "monitoring.requeue_deliveries",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
+    "sweep-replays": {
+        "task": "integration_hub.sweep_replays",
+        "schedule": float(env_int("REPLAY_SWEEP_SECONDS", 15, minimum=1)),
+        "options": {"expires": 14},
+    },
 }
+
+# --- Dead-letter replay (see integration_hub/replay.py) --------------------------------------
+
+REPLAY_QUEUE = env_str("REPLAY_QUEUE", "celery")
+REPLAY_LEASE_SECONDS = env_int("REPLAY_LEASE_SECONDS", 60, minimum=1)
+REPLAY_MAX_ATTEMPTS = env_int("REPLAY_MAX_ATTEMPTS", 5, minimum=1)
+REPLAY_BACKOFF_SECONDS = env_int("REPLAY_BACKOFF_SECONDS", 2, minimum=0)
+REPLAY_BACKOFF_MAX_SECONDS = env_int("REPLAY_BACKOFF_MAX_SECONDS", 300, minimum=1)
+REPLAY_RETRY_AFTER_MAX_SECONDS = env_int("REPLAY_RETRY_AFTER_MAX_SECONDS", 600, minimum=1)
+REPLAY_TIMEOUT_SECONDS = env_int("REPLAY_TIMEOUT_SECONDS", 10, minimum=1)
+REPLAY_CONCURRENCY_PER_SYSTEM = env_int("REPLAY_CONCURRENCY_PER_SYSTEM", 4, minimum=1)
+REPLAY_RATE_PER_SYSTEM = env_int("REPLAY_RATE_PER_SYSTEM", 0, minimum=0)  # messages/s; 0: none
+REPLAY_BATCH_SIZE = env_int("REPLAY_BATCH_SIZE", 50, minimum=1)

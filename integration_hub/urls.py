@@ -18,5 +18,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(router.urls)),
     path("", include("tracing.urls")),
+    path("", include("integration_hub.dl_urls")),
     path("", include("monitoring.urls")),
+    path("", include("monitoring.alert_urls")),
+    path("", include("monitoring.page_urls")),
 ]

@@ -24,14 +24,14 @@ def run_heartbeat_through_a_worker(queue):
     raise AssertionError("the worker did not run the task within 20 s")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_executes_a_task_from_the_configured_broker():
     beat = run_heartbeat_through_a_worker(f"test-{uuid.uuid4().hex[:8]}")
     assert beat.hostname
 
 
 @pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_with_redis_url_set_the_worker_consumes_from_redis(settings):
     assert app.conf.broker_url == settings.REDIS_URL
     with app.connection_for_write() as conn:

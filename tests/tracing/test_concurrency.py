@@ -12,7 +12,7 @@ from tracing.models import TraceEvent, Transaction
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_overlapping_batches_from_concurrent_senders_store_each_event_once(p100):
     base = datetime.now(UTC) - timedelta(minutes=10)
     steps = ["released", "received", "acknowledged"]

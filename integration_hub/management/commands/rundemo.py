@@ -28,6 +28,9 @@ class Command(BaseCommand):
             "beat": celery
             + ["beat", "--loglevel=INFO", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }
+        if "webhook_receiver" in get_commands():
+            # Where the demo's webhook alert channel delivers; prints each signed notice.
+            procs["webhooks"] = manage + ["webhook_receiver", "--addr", "127.0.0.1:8765"]
         if not no_simulator and "simulate" in get_commands():
             procs["simulator"] = manage + ["simulate", "--url", f"http://{addr}", "--wait-ready"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -47,7 +50,7 @@ class Command(BaseCommand):
         try:
             while not stopping:
                 for name, proc in running.items():
-                    if proc.poll() is not None and name != "simulator":
+                    if proc.poll() is not None and name not in ("simulator", "webhooks"):
                         self.stderr.write(
                             f"{name} exited with {proc.returncode}; stopping the demo"
                         )
@@ -58,7 +61,7 @@ class Command(BaseCommand):
 
     def _stop_all(self, running):
         """Stop traffic first, then the web server, beat and the worker (warm shutdown)."""
-        for name in ("simulator", "web", "beat", "worker"):
+        for name in ("simulator", "web", "beat", "worker", "webhooks"):
             proc = running.get(name)
             if proc is None:
                 continue

@@ -1,0 +1,244 @@
+"""Dashboard benchmark: server time of the plant overview and its partials on PostgreSQL.
+
+    .venv/bin/python -m tests.bench.dashboard [--transactions N] [--requests 50]
+
+Drops and recreates BENCH_DASHBOARD_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/
+integration_hub_bench_dash), loads N transactions (about 3.3 events each, spread over 28 days
+ending now) with tracing.ingest.ingest_events in batches of 5,000, brings outcomes, rollups
+and SLO statuses up to date, then times the pages in-process with django.test.Client: p50/p95
+over --requests requests each, and the SQL queries per page. Progress goes to stderr; the
+report to stdout, ending with one line of JSON. Target: p95 under 150 ms.
+"""
+
+import argparse
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import psycopg
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/integration_hub_bench_dash"
+EVENTS_PER_TRANSACTION = 3.3  # tests.bench.common.EventStream, measured
+SPAN = timedelta(days=28)
+TARGET_P95_MS = 150
+
+
+def log(message):
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.dashboard", description=__doc__)
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=50, help="timed requests per page")
+    parser.add_argument("--batch-size", type=int, default=5000)
+    return parser.parse_args(argv)
+
+
+def recreate_database(url):
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if parts.scheme not in ("postgres", "postgresql") or not name or name == "postgres":
+        sys.exit(f"BENCH_DASHBOARD_DATABASE_URL must be a postgres:// URL of its own DB: {url}")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        sys.exit(f"PostgreSQL is not reachable at {admin}: {str(exc).strip()}")
+
+
+def setup_django(url):
+    """Django in this process on the bench database, production mode; migrated and seeded."""
+    os.environ.update(
+        DATABASE_URL=url,
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="testserver",
+        DJANGO_SETTINGS_MODULE="integration_hub.settings",
+        HUB_VAR_DIR=tempfile.mkdtemp(prefix="bench-dash-var-"),
+        LOG_LEVEL="WARNING",
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+
+    # Serve {% static %} without collectstatic (production uses the manifest storage).
+    override_settings(
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ).enable()
+    call_command("migrate", verbosity=0, interactive=False)
+    from integration_hub.models import Plant
+    from tests.bench.common import PLANTS
+
+    for code, (name, tz, _) in PLANTS.items():
+        Plant.objects.create(code=code, name=name, timezone=tz)
+
+
+def load(transactions, batch_size):
+    """Ingest about `transactions` transactions' events ending now; return (events, seconds)."""
+    from tests.bench.common import EventStream
+    from tracing.ingest import ingest_events
+
+    total = int(transactions * EVENTS_PER_TRANSACTION)
+    now = datetime.now(UTC)
+    stream = EventStream(total, span=SPAN)
+    stream.start = now - SPAN - timedelta(minutes=10)  # the last events arrive just now
+    events, started, sent = iter(stream), time.monotonic(), 0
+    while sent < total:
+        batch = stream.take(events, min(batch_size, total - sent))
+        result = ingest_events(batch, now=now)
+        if result.rejected:
+            sys.exit(f"bench events rejected: {result.rejected[:3]}")
+        sent += len(batch)
+        if sent % (batch_size * 20) == 0 or sent == total:
+            elapsed = time.monotonic() - started
+            log(f"ingested {sent:,}/{total:,} events ({sent / elapsed:,.0f}/s)")
+    return sent, time.monotonic() - started
+
+
+def evaluate():
+    from django.utils import timezone
+
+    from monitoring import outcomes
+    from monitoring.evaluation import summarize_stuck
+    from monitoring.slo import evaluate_slos
+    from tracing.stuck import mark_stuck
+
+    started, now = time.monotonic(), timezone.now()
+    mark_stuck(now)
+    log("outcomes and rollups …")
+    outcomes.refresh(now, progress=lambda n: n % 100_000 == 0 and log(f"outcomes: {n:,} items"))
+    evaluate_slos(now)
+    summarize_stuck(now)
+    return time.monotonic() - started
+
+
+def analyze(url):
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def people():
+    from django.contrib.auth.models import Group, User
+
+    from integration_hub.models import Plant, PlantMembership
+
+    supervisor = User.objects.create_user("bench-supervisor", password=secrets.token_hex(8))
+    supervisor.groups.add(Group.objects.get(name="supervisor"))
+    PlantMembership.objects.create(user=supervisor, plant=Plant.objects.get(code="P100"))
+    admin = User.objects.create_user("bench-admin", password=secrets.token_hex(8), is_staff=True)
+    return supervisor, admin
+
+
+def time_page(client, url, requests, **headers):
+    """(p50 ms, p95 ms, queries, bytes) of GET url."""
+    for _ in range(3):  # warm caches and connections
+        response = client.get(url, **headers)
+        assert response.status_code == 200, (url, response.status_code)
+    queries, response = count_queries(lambda: client.get(url, **headers))
+    timings = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        client.get(url, **headers)
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    p95 = timings[min(len(timings) - 1, int(round(0.95 * len(timings))) - 1)]
+    return statistics.median(timings), p95, queries, len(response.content)
+
+
+def count_queries(call):
+    """(SQL statements run, result) of call(). CaptureQueriesContext reads 0 across a request:
+    request_started resets the query log."""
+    from django.db import connection
+
+    seen = []
+
+    def counter(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counter):
+        result = call()
+    return len(seen), result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    url = os.environ.get("BENCH_DASHBOARD_DATABASE_URL", DEFAULT_URL)
+    log(f"recreating {url}")
+    recreate_database(url)
+    setup_django(url)
+    from django.test import Client
+
+    from tracing.models import Transaction
+
+    events, load_s = load(args.transactions, args.batch_size)
+    eval_s = evaluate()
+    analyze(url)
+    count = Transaction.objects.count()
+    supervisor, admin = people()
+    htmx = {"HTTP_HX_REQUEST": "true"}
+    cases = [
+        ("plant overview", supervisor, "/plants/P100/", {}),
+        ("plant overview partial (HTMX)", supervisor, "/plants/P100/", htmx),
+        ("plant overview 7d partial", supervisor, "/plants/P100/?range=7d", htmx),
+        ("wall screen partial (HTMX)", supervisor, "/plants/P100/wall/", htmx),
+        ("all plants (admin, 5 plants)", admin, "/", {}),
+        ("all plants partial (HTMX)", admin, "/", htmx),
+        ("SLO page (order release)", supervisor, "/plants/P100/slos/order-release-latency/", {}),
+    ]
+    results = []
+    for name, user, page, headers in cases:
+        client = Client()
+        client.force_login(user)
+        log(f"timing {name}")
+        p50, p95, queries, size = time_page(client, page, args.requests, **headers)
+        results.append(
+            {"page": name, "url": page, "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
+            | {"queries": queries, "bytes": size}
+        )
+    print(
+        f"dashboard  {count:,} transactions, {events:,} events "
+        f"(load {load_s:.0f} s = {events / load_s:,.0f} events/s, evaluation {eval_s:.0f} s)"
+    )
+    print(f"  {'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'KiB':>6}  target")
+    overview = [
+        r for r in results if r["url"].startswith("/plants/P100/") and "slos" not in r["url"]
+    ]
+    for r in results:
+        mark = ""
+        if r in overview:
+            mark = "OK" if r["p95_ms"] < TARGET_P95_MS else "MISS"
+        print(
+            f"  {r['page']:<34} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['queries']:>8} "
+            f"{r['bytes'] / 1024:>6.0f}  {mark}"
+        )
+    print(f"  target: p95 < {TARGET_P95_MS} ms for the plant overview and its partials")
+    print(
+        orjson.dumps(
+            {
+                "transactions": count,
+                "events": events,
+                "load_seconds": round(load_s, 1),
+                "evaluation_seconds": round(eval_s, 1),
+                "pages": results,
+            }
+        ).decode()
+    )
+
+
+if __name__ == "__main__":
+    main()

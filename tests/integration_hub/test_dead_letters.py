@@ -1,0 +1,228 @@
+"""Dead letters: capture, the API contract, per-plant access, triage workflows and groups."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from integration_hub.models import DeadLetter, System
+from tests.events import event, failed
+from tracing.ingest import ingest_events
+
+pytestmark = pytest.mark.django_db
+
+PAYLOAD = {"ProductionOrder": {"ID": "1000124", "Routing": "R-4712-02"}}
+
+
+def dead_letter(correlation_id="PO-1", *, plant="P100", order="1", **fields):
+    fields.setdefault("payload", PAYLOAD)
+    fields.setdefault("code", "ROUTING_NOT_FOUND")
+    fields.setdefault("message", f"Routing R-{order}-02 not released in plant {plant}")
+    result = ingest_events(
+        [
+            failed(
+                "received",
+                correlation_id=correlation_id,
+                plant=plant,
+                business_keys={"order": order},
+                error_class="master_data",
+                status="rejected",
+                **fields,
+            )  # fmt: skip
+        ]
+    )
+    assert result.accepted == 1, result.rejected
+    return DeadLetter.objects.get(correlation_id=correlation_id)
+
+
+def report(n="mw-1", **overrides):
+    body = {
+        "id": n,
+        "correlation_id": "PO-77",
+        "flow": "order_release",
+        "source": "MW",
+        "target": "MES",
+        "plant": "P100",
+        "step": "received",
+        "error": {"class": "transient", "code": "HTTP_503", "message": "MES unavailable"},
+        "payload": {"order": "77"},
+        "headers": {"Content-Type": "application/json", "Authorization": "Bearer s3cret"},
+        "attempts": 5,
+        "first_failed_at": "2026-11-20T06:00:00+01:00",
+        "last_failed_at": "2026-11-20T06:05:00+01:00",
+    }
+    body.update(overrides)
+    return body
+
+
+def test_failed_event_with_payload_becomes_a_dead_letter_with_its_order(p100):
+    letter = dead_letter("PO-9", order="9")
+    assert (letter.step, letter.business_key, letter.state) == ("received", "order:9", "new")
+    assert letter.payload == PAYLOAD
+
+
+def test_middleware_reports_a_dead_letter_once_per_id(client, reporter_key, p100):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {reporter_key}"}
+    first = client.post("/api/v1/dead-letters", report(), content_type="application/json", **auth)
+    again = client.post("/api/v1/dead-letters", report(), content_type="application/json", **auth)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert DeadLetter.objects.filter(external_id="mw-1").count() == 1
+    data = first.json()
+    assert data["id"] == "mw-1" and data["attempts"] == 5 and data["target"] == "MES"
+    assert data["error"] == {"class": "transient", "code": "HTTP_503", "message": "MES unavailable"}
+    assert data["headers"]["Authorization"] == "********"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("flow", "no_such_flow"),
+        ("error", {"class": "nonsense", "code": "", "message": ""}),
+        ("first_failed_at", "yesterday"),
+        ("attempts", 0),
+        ("id", ""),
+    ],
+)
+def test_a_bad_report_names_the_field(client, reporter_key, p100, field, value):
+    response = client.post(
+        "/api/v1/dead-letters",
+        report(**{field: value}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {reporter_key}",
+    )
+    assert response.status_code == 400
+    assert any(key.startswith(field) for key in response.json())
+    assert not DeadLetter.objects.exists()
+
+
+def test_reporting_needs_an_api_key(client, p100):
+    response = client.post("/api/v1/dead-letters", report(), content_type="application/json")
+    assert response.status_code == 401 and "API key" in response.json()["error"]
+    assert not DeadLetter.objects.exists()
+
+
+def test_people_see_only_their_plants_dead_letters(p100, p200, p200_supervisor_api):
+    dead_letter("PO-100", plant="P100")
+    dead_letter("PO-200", plant="P200")
+    listed = p200_supervisor_api.get("/api/v1/dead-letters").json()["results"]
+    assert [d["correlation_id"] for d in listed] == ["PO-200"]
+    assert p200_supervisor_api.get("/api/v1/dead-letters/" + "evt-x").status_code == 404
+    other = DeadLetter.objects.get(correlation_id="PO-100").external_id
+    assert p200_supervisor_api.get(f"/api/v1/dead-letters/{other}").status_code == 404
+
+
+def test_list_filters_and_rejects_an_unknown_value(admin_api, p100):
+    dead_letter("PO-1")
+    dead_letter("PO-2", code="OTHER", message="something else")
+    rows = admin_api.get("/api/v1/dead-letters", {"state": "new", "plant": "P100"}).json()
+    assert rows["count"] == 2
+    fp = DeadLetter.objects.get(correlation_id="PO-2").fingerprint
+    rows = admin_api.get("/api/v1/dead-letters", {"fingerprint": fp}).json()["results"]
+    assert [r["correlation_id"] for r in rows] == ["PO-2"]
+    bad = admin_api.get("/api/v1/dead-letters", {"state": "sleeping"})
+    assert bad.status_code == 400 and "state" in bad.json()
+
+
+def test_a_supervisor_may_read_but_not_act(supervisor_api, p100):
+    letter = dead_letter()
+    response = supervisor_api.post(
+        f"/api/v1/dead-letters/{letter.external_id}/resolve", {"reason": "x"}, format="json"
+    )
+    assert response.status_code == 403
+    letter.refresh_from_db()
+    assert letter.state == "new" and not letter.changes.exists()
+
+
+def test_resolve_needs_a_reason_and_records_who(admin_api, alice, p100):
+    letter = dead_letter()
+    url = f"/api/v1/dead-letters/{letter.external_id}/resolve"
+    missing = admin_api.post(url, {}, format="json")
+    assert missing.status_code == 400 and "reason" in missing.json()
+    done = admin_api.post(url, {"reason": "fixed routing in MES by hand"}, format="json").json()
+    assert done["state"] == "resolved"
+    change = letter.changes.get()
+    assert (change.by, change.from_state, change.to_state) == (alice, "new", "resolved")
+    assert change.text == "fixed routing in MES by hand"
+
+
+def test_assign_and_notes_are_recorded(admin_api, dave, p100):
+    letter = dead_letter()
+    base = f"/api/v1/dead-letters/{letter.external_id}"
+    assigned = admin_api.post(f"{base}/assign", {"assignee": "dave"}, format="json").json()
+    assert (assigned["assignee"], assigned["state"]) == ("dave", "investigating")
+    noted = admin_api.post(f"{base}/notes", {"text": "asked MES team"}, format="json")
+    assert noted.status_code == 201
+    assert [n["text"] for n in noted.json()["notes"]] == ["asked MES team"]
+    unknown = admin_api.post(f"{base}/assign", {"assignee": "zed"}, format="json")
+    assert unknown.status_code == 400 and "assignee" in unknown.json()
+
+
+def test_an_analyst_of_another_plant_cannot_touch_it(dave, p200):
+    from tests.conftest import token_client
+
+    letter = dead_letter("PO-200", plant="P200")
+    response = token_client(dave).post(
+        f"/api/v1/dead-letters/{letter.external_id}/discard", {"reason": "x"}, format="json"
+    )
+    assert response.status_code == 404
+    letter.refresh_from_db()
+    assert letter.state == "new"
+
+
+def test_groups_put_one_cause_in_one_group(admin_api, p100):
+    for n in range(3):
+        dead_letter(f"PO-{n}", order=str(n))
+    dead_letter("PO-9", code="XSD", message="bad schema")
+    groups = admin_api.get("/api/v1/dead-letter-groups").json()["results"]
+    assert sorted(g["count"] for g in groups) == [1, 3]
+    big = next(g for g in groups if g["count"] == 3)
+    assert big["plants"] == ["P100"] and big["flows"] == ["order_release"]
+    assert "3 order releases waiting for MES at P100" in big["impact"]["lines"][0]["text"]
+
+
+def test_bulk_resolve_by_filter_says_how_many_it_touched(admin_api, p100):
+    for n in range(3):
+        dead_letter(f"PO-{n}", order=str(n))
+    body = {"action": "resolve", "filter": {"plant": "P100"}, "reason": "cleanup"}
+    dry = admin_api.post("/api/v1/dead-letters/bulk", {**body, "dry_run": True}, format="json")
+    assert dry.json()["touch"] == 3 and DeadLetter.objects.filter(state="new").count() == 3
+    done = admin_api.post("/api/v1/dead-letters/bulk", body, format="json").json()
+    assert done["touched"] == 3 and done["bulk"]["url"].startswith("/api/v1/dead-letters/bulk/")
+    assert DeadLetter.objects.filter(state="resolved").count() == 3
+    bad = admin_api.post(
+        "/api/v1/dead-letters/bulk",
+        {"action": "resolve", "filter": {"colour": "red"}},
+        format="json",
+    )
+    assert bad.status_code == 400 and "filter.colour" in bad.json()
+
+
+def test_a_later_ok_event_supersedes_the_dead_letter(p100):
+    from integration_hub.deadletters import mark_superseded
+
+    letter = dead_letter("PO-5", order="5")
+    later = datetime.now(UTC) - timedelta(seconds=5)
+    ingest_events([event("received", correlation_id="PO-5", source="MW", at=later)])
+    assert mark_superseded() == [letter.id]
+    letter.refresh_from_db()
+    assert letter.superseded_at is not None and letter.state == "new"
+
+
+def test_inbox_page_lists_groups_and_detail_shows_payload(client, alice, p100):
+    letter = dead_letter("PO-3", order="3")
+    client.force_login(alice)
+    page = client.get("/dead-letters/").content.decode()
+    assert "ROUTING_NOT_FOUND" in page and "1 order release waiting for MES at P100" in page
+    detail = client.get(f"/dead-letters/{letter.pk}/").content.decode()
+    assert "R-4712-02" in detail and "/transactions/order_release/PO-3/" in detail
+
+
+def test_bulk_confirmation_states_the_count(client, alice, p100):
+    for n in range(2):
+        dead_letter(f"PO-{n}", order=str(n))
+    System.objects.filter(code="MES").update(replay_url="http://127.0.0.1:9/replay")
+    client.force_login(alice)
+    page = client.post(
+        "/dead-letters/bulk/", {"action": "replay", "scope": "filter", "state": "open"}
+    ).content.decode()
+    assert "This will replay <strong>2</strong> dead letters" in page
+    assert DeadLetter.objects.filter(state="new").count() == 2

@@ -1,0 +1,148 @@
+"""A delivery survives a worker killed mid-send: real Celery workers on Redis, real PostgreSQL.
+
+The first worker claims the delivery and is SIGKILLed while the receiver holds its request open.
+Redis would hand the unacknowledged message back only after its visibility timeout (an hour), so
+the database lease is what recovers it: beat's requeue, a lease later, hands it to a new worker.
+The receiver sees the notice twice with the same webhook-id (the first one never got an answer),
+so it can drop the repeat; the hub records one delivery, sent, on its second attempt.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from django.utils import timezone
+
+from monitoring.alerts import evaluate_alerts, requeue_deliveries
+from monitoring.channels.webhook import new_secret
+from monitoring.models import AlertChannel, AlertRule, Delivery
+from tests.events import event
+from tests.monitoring.receivers import WebhookReceiver
+from tracing.ingest import ingest_events
+
+
+def database_url():
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker(queue, tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "REDIS_URL": django_settings.REDIS_URL,
+        "ALERT_DELIVERY_QUEUE": queue,
+        "HUB_VAR_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "integration_hub", "worker", "--pool=solo",
+        "-Q", queue, "-n", f"{queue}-{uuid.uuid4().hex[:4]}@%h", "--without-gossip",
+        "--without-mingle", "--without-heartbeat", "--loglevel=WARNING",
+    ]  # fmt: skip
+    log = open(tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log", "w")  # noqa: SIM115
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=django_settings.BASE_DIR,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(proc, sig=signal.SIGTERM):
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def forget_queue(queue):
+    """Drop this test's queue and its unacknowledged message from the shared Redis."""
+    import redis
+
+    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    client.delete(queue)
+    for tag, raw in client.hscan_iter("unacked"):
+        try:
+            routing_key = json.loads(raw)[2]
+        except (ValueError, IndexError):
+            continue
+        if routing_key == queue:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
+
+
+def wait_for(check, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_delivery_survives_a_worker_killed_mid_send(settings, tmp_path, p100):
+    queue = f"test-alerts-{uuid.uuid4().hex[:10]}"  # no other engineer's worker consumes it
+    settings.ALERT_DELIVERY_QUEUE = queue
+    hook = WebhookReceiver(secret=new_secret(), stall_first=True).start()
+    first = second = None
+    try:
+        AlertRule.objects.create(
+            name="Order releases stuck", kind="stuck", threshold_count=0, plant=p100
+        )
+        AlertChannel.objects.create(
+            name="ops", kind="webhook", url=hook.url, secret=hook.secret, timeout_seconds=30
+        )
+        now = timezone.now()
+        released = now - timedelta(hours=2)
+        ingest_events([event("released", correlation_id="PO-K", at=released)], now=now)
+
+        first = start_worker(queue, tmp_path)
+        evaluate_alerts()  # commits, then enqueues the delivery on the test's queue
+        assert hook.first_arrived.wait(60), "the first worker never sent the webhook"
+        delivery = Delivery.objects.get()
+        assert (delivery.state, delivery.attempts) == ("sending", 1)
+
+        stop(first, signal.SIGKILL)  # mid-request: no answer recorded, message not acked
+        hook.release()
+        delivery.refresh_from_db()
+        assert delivery.state == "sending"
+
+        lease = timedelta(seconds=settings.ALERT_DELIVERY_LEASE_SECONDS + 1)
+        assert requeue_deliveries(timezone.now()) == []  # lease still running: hands off
+        assert requeue_deliveries(timezone.now() + lease) == [delivery.id]
+
+        second = start_worker(queue, tmp_path)
+        assert wait_for(lambda: Delivery.objects.get().state == "sent"), (
+            Delivery.objects.values().get()
+        )
+        delivery.refresh_from_db()
+        assert delivery.attempts == 2 and delivery.response_status == 200
+        assert Delivery.objects.count() == 1
+        ids = [r["headers"]["webhook-id"] for r in hook.requests]
+        assert ids == [delivery.message_id, delivery.message_id]  # the receiver can dedupe
+        assert all(r["verified"] for r in hook.requests)
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                stop(proc)
+        hook.stop()
+        forget_queue(queue)
