@@ -31,8 +31,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Benchmarks on the PostgreSQL at 127.0.0.1 (and Redis for replay); not part of `make test`.
 bench: $(STAMP)
 	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.dashboard
+	$(PY) -m tests.bench.replay
 
 clean:
 	rm -rf $(VENV) var

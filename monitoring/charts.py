@@ -6,6 +6,7 @@ variables when drawn, so one figure reads in the light and the dark theme; the d
 come from the theme the person chose (the `theme` cookie), defaulting to light.
 """
 
+import functools
 import json
 
 import plotly.graph_objects as go
@@ -86,24 +87,38 @@ def format_seconds(seconds):
     return f"{seconds / 86400:.1f} d"
 
 
+@functools.lru_cache(maxsize=64)
+def _release_layout(theme, zone):
+    """The release chart's layout, built once per theme and zone (plotly's validation of a
+    whole figure costs tens of milliseconds; a wall screen asks every 15 s)."""
+    colours = palette(theme)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    _layout(fig, colours, height=320, zone=zone)
+    fig.update_yaxes(title_text="Latency (s)", type="log", dtick=1, secondary_y=False)
+    fig.update_yaxes(
+        title_text="Releases", secondary_y=True, showgrid=False, rangemode="tozero", tickformat=",d"
+    )
+    fig.update_layout(bargap=0.15)
+    return json.dumps(_as_dict(fig)["layout"])
+
+
 def release_figure(buckets, *, slo, tz, zone, theme="light"):
     """Order release latency p50/p95/p99 (lines, left axis) and releases measured per bucket
     (bars, right axis), with the SLO threshold as a dashed line."""
     colours = palette(theme)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
     times = [_local(at, tz) for at, *_ in buckets]
-    fig.add_trace(
+    traces = [
         go.Bar(
             x=times,
             y=[total for _, total, _, _ in buckets],
             name="Releases measured",
             marker={"color": colours["volume"]},
             hovertemplate="%{y} releases<extra></extra>",
-        ),
-        secondary_y=True,
-    )
+            yaxis="y2",
+        )
+    ]
     for name, width in (("p50", 1.5), ("p95", 3), ("p99", 1.5)):
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=times,
                 y=[p[name] for *_, p in buckets],
@@ -112,12 +127,12 @@ def release_figure(buckets, *, slo, tz, zone, theme="light"):
                 line={"color": colours[name], "width": width},
                 connectgaps=False,
                 hovertemplate=f"{name} %{{y:.3~s}}s<extra></extra>",
-            ),
-            secondary_y=False,
+                yaxis="y",
+            )
         )
     if slo is not None and slo.threshold_seconds and times:
         # A trace, not a shape: shapes on a log axis with a secondary axis land on the wrong one.
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[times[0], times[-1]],
                 y=[slo.threshold_seconds] * 2,
@@ -125,16 +140,11 @@ def release_figure(buckets, *, slo, tz, zone, theme="light"):
                 mode="lines",
                 line={"color": colours["bad"], "dash": "dash", "width": 1.5},
                 hoverinfo="skip",
-            ),
-            secondary_y=False,
+                yaxis="y",
+            )
         )
-    _layout(fig, colours, height=320, zone=zone)
-    fig.update_yaxes(title_text="Latency (s)", type="log", dtick=1, secondary_y=False)
-    fig.update_yaxes(
-        title_text="Releases", secondary_y=True, showgrid=False, rangemode="tozero", tickformat=",d"
-    )
-    fig.update_layout(bargap=0.15)
-    return _as_dict(fig)
+    data = json.loads(go.Figure(data=traces).to_json())["data"]
+    return {"data": data, "layout": json.loads(_release_layout(theme, zone))}
 
 
 def slo_history_figure(points, *, slo, tz, zone, theme="light"):

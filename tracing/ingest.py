@@ -11,7 +11,8 @@ import orjson
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from integration_hub.deadletters import dead_letters_for_events
+from integration_hub.deadletters import dead_letters_for_events, mark_superseded
+from integration_hub.models import DeadLetter
 from tracing.contract import Catalog, validate_event
 from tracing.correlate import FOLDED_FIELDS, fold_event, settle
 from tracing.models import BusinessKey, TraceEvent, Transaction, TransactionState
@@ -20,10 +21,6 @@ EVENT_COLUMNS = (
     "event_id", "transaction_id", "flow_id", "correlation_id", "step", "source_id", "target_id",
     "plant_id", "status", "occurred_at", "received_at", "business_keys", "error_class",
     "error_code", "error_message", "payload", "attributes",
-)  # fmt: skip
-_PG_TYPES = (
-    "text", "bigint", "bigint", "text", "text", "bigint", "bigint", "bigint", "text",
-    "timestamptz", "timestamptz", "jsonb", "text", "text", "text", "jsonb", "jsonb",
 )  # fmt: skip
 SQLITE_ROWS_PER_STATEMENT = 500
 # Columns written back after folding, with the PostgreSQL array type each is sent as.
@@ -128,6 +125,8 @@ def store_events(events, *, catalog, now):
         }
     )
     dead_letters_for_events([e for e in new_events if e.is_failure and e.payload_json], inserted)
+    # A dead letter whose transaction has now reached its milestone must not be replayed.
+    mark_superseded(DeadLetter.objects.filter(transaction_id__in=list(touched)), now=now)
     return [e.event_id for e in new_events]
 
 
@@ -249,6 +248,31 @@ def _server_bound_cursor():
     return psycopg.Cursor(connection.connection)
 
 
+def _pg_copy_events(rows):
+    """COPY the rows into a session-local staging table, then move the new ones across.
+
+    COPY is the cheapest way in; the INSERT … SELECT keeps ON CONFLICT and RETURNING.
+    The staging table empties itself at commit.
+    """
+    table = TraceEvent._meta.db_table
+    columns = ", ".join(EVENT_COLUMNS)
+    with _server_bound_cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_stage ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY ingest_stage ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM ingest_stage "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id"
+        )
+        inserted = dict(cursor.fetchall())
+        cursor.execute("TRUNCATE ingest_stage")
+    return inserted
+
+
 def insert_events(events, *, received_at):
     """INSERT … ON CONFLICT (event_id) DO NOTHING; return {event_id: pk} of the rows inserted."""
     table = TraceEvent._meta.db_table
@@ -256,14 +280,7 @@ def insert_events(events, *, received_at):
     rows = [_event_row(e, received_at) for e in events]
     inserted = {}
     if connection.vendor == "postgresql":
-        return dict(
-            _pg_insert(
-                table,
-                list(zip(EVENT_COLUMNS, _PG_TYPES, strict=True)),
-                rows,
-                suffix="ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id",
-            )
-        )
+        return _pg_copy_events(rows)
     adapt = connection.ops.adapt_datetimefield_value
     one = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
     with connection.cursor() as cursor:

@@ -119,14 +119,28 @@ class TraceEvent(models.Model):
 
     event_id = models.CharField(max_length=128, unique=True)
     transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events")
-    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="+")
+    # Catalog references are checked by validation on the way in, and catalog rows are never
+    # deleted through the product, so the hot insert skips per-row FK checks and their indexes.
+    flow = models.ForeignKey(
+        Flow, models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     correlation_id = models.CharField(max_length=128)
     step = models.CharField(max_length=64)
-    source = models.ForeignKey(System, on_delete=models.PROTECT, related_name="+")
-    target = models.ForeignKey(
-        System, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    source = models.ForeignKey(
+        System, models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
-    plant = models.ForeignKey(Plant, on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(
+        System,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    plant = models.ForeignKey(
+        Plant, models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     status = models.CharField(max_length=16, choices=EventStatus.choices, default=EventStatus.OK)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField()

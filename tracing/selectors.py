@@ -72,9 +72,12 @@ def search_transactions(
         )
         qs = qs.filter(id__in=keys.values("transaction_id"))
     if q:
+        # A UNION of two index lookups; an OR across the two would make PostgreSQL walk
+        # every transaction by recency and filter.
         q = q.strip()
+        by_correlation = Transaction.objects.filter(correlation_id=q).values("id")
         by_key = BusinessKey.objects.filter(value=q).values("transaction_id")
-        qs = qs.filter(Q(correlation_id=q) | Q(id__in=by_key))
+        qs = qs.filter(id__in=by_correlation.union(by_key))
     return qs.order_by("-last_seen", "-id")
 
 

@@ -102,32 +102,21 @@ def naive_evaluation(now):
         cursor.fetchall()
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.slo", description=__doc__)
-    parser.add_argument("--transactions", type=int, default=1_000_000)
-    args = parser.parse_args(argv)
-    recreate_database(URL)
-    setup_django(server_env(URL))
-    from django.db import connection
+def measure():
+    """Time SLO evaluation, a 7-day series and the naive raw-event version; print the report."""
     from django.utils import timezone
 
     from integration_hub.models import Plant
-    from monitoring import outcomes
     from monitoring.models import SLO, Rollup
     from monitoring.slo import evaluate_slos, latency_percentiles, series
     from tracing.models import TraceEvent, Transaction
 
-    log(f"loading {args.transactions:,} transactions through tracing.ingest ...")
-    events, load_s = load(args.transactions)
-    log("building outcomes and rollups ...")
-    t0 = time.monotonic()
-    outcomes.rebuild(progress=lambda n: log(f"  {n:,} items") if n % 100_000 == 0 else None)
-    rebuild_s = time.monotonic() - t0
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
     now = timezone.now()
-    txns, stored = Transaction.objects.count(), TraceEvent.objects.count()
-    rollups = Rollup.objects.count()
+    txns, stored, rollups = (
+        Transaction.objects.count(),
+        TraceEvent.objects.count(),
+        Rollup.objects.count(),
+    )
     evaluation = timed(lambda: evaluate_slos(now), 7)
     slo = SLO.objects.get(slug="order-release-latency")
     plant = Plant.objects.order_by("code").first()
@@ -139,26 +128,44 @@ def main(argv=None):
 
     weekly = timed(seven_days, 21)
     naive = timed(lambda: naive_evaluation(now), 3)
-    eval_p50, weekly_p95 = (
-        statistics.median(evaluation),
-        sorted(weekly)[int(0.95 * len(weekly)) - 1],
-    )
+    eval_p50, eval_max = statistics.median(evaluation), max(evaluation)
+    weekly_p95 = sorted(weekly)[int(0.95 * len(weekly)) - 1]
     naive_p50 = statistics.median(naive)
     print(f"slo      {txns:,} transactions, {stored:,} events, {rollups:,} rollup rows")
-    print(f"  load (ingest path)       : {events / load_s:,.0f} events/s ({load_s:.0f} s)")
-    print(f"  rebuild rollups          : {rebuild_s:.1f} s")
     print(
-        f"  evaluate all SLOs        : p50 {eval_p50:.0f} ms  max {max(evaluation):.0f} ms"
-        f"  (target < 1000 ms)  {'OK' if max(evaluation) < 1000 else 'MISS'}"
+        f"  evaluate all SLOs        : p50 {eval_p50:.0f} ms  max {eval_max:.0f} ms"
+        f"  (target < 1000 ms)  {'OK' if eval_max < 1000 else 'MISS'}"
     )
     print(
         f"  7-day series + pctiles   : p50 {statistics.median(weekly):.1f} ms"
-        f"  p95 {weekly_p95:.1f} ms"
-        f"  (target < 100 ms)  {'OK' if weekly_p95 < 100 else 'MISS'}"
+        f"  p95 {weekly_p95:.1f} ms  (target < 100 ms)  {'OK' if weekly_p95 < 100 else 'MISS'}"
     )
     print(
         f"  naive over raw events    : p50 {naive_p50:.0f} ms  ({naive_p50 / eval_p50:.0f}x slower)"
     )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.slo", description=__doc__)
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    recreate_database(URL)
+    setup_django(server_env(URL))
+    from django.db import connection
+
+    from monitoring import outcomes
+
+    log(f"loading {args.transactions:,} transactions through tracing.ingest ...")
+    events, load_s = load(args.transactions)
+    log("building outcomes and rollups ...")
+    t0 = time.monotonic()
+    outcomes.rebuild(progress=lambda n: log(f"  {n:,} items") if n % 100_000 == 0 else None)
+    rebuild_s = time.monotonic() - t0
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"load     {events / load_s:,.0f} events/s in-process ({load_s:.0f} s)")
+    print(f"rebuild  rollups from raw data in {rebuild_s:.1f} s")
+    measure()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,148 @@
+"""Ingest bench: batches over HTTP to gunicorn, a raw COPY of the same rows, and a re-send."""
+
+import http.client
+import threading
+import time
+from urllib.parse import urlsplit
+
+import orjson
+
+from tests.bench.common import log
+
+EVENT_TABLE = "tracing_traceevent"
+COPY_TABLE = "bench_copy"
+
+
+def serialize(events, batch_size):
+    return [
+        orjson.dumps({"events": events[i : i + batch_size]})
+        for i in range(0, len(events), batch_size)
+    ]
+
+
+def post_all(base_url, api_key, bodies, connections):
+    """POST every body from `connections` threads; return (seconds, totals dict)."""
+    host = urlsplit(base_url)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "retries": 0, "failed_batches": 0}
+    lock, cursor = threading.Lock(), iter(range(len(bodies)))
+    failures = []
+
+    def worker():
+        conn = http.client.HTTPConnection(host.hostname, host.port, timeout=120)
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                break
+            for attempt in range(4):
+                try:
+                    conn.request("POST", "/api/v1/events", bodies[index], headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    status, data = None, repr(exc).encode()
+                else:
+                    status = resp.status
+                if status in (200, 202, 400) and data.startswith(b"{"):
+                    result = orjson.loads(data)
+                    with lock:
+                        totals["accepted"] += result.get("accepted", 0)
+                        totals["duplicates"] += result.get("duplicates", 0)
+                        totals["rejected"] += len(result.get("rejected", ()))
+                        if result.get("rejected") and len(failures) < 3:
+                            failures.append(f"batch {index}: {result['rejected'][:1]}")
+                    break
+                with lock:
+                    totals["retries"] += 1
+                    if len(failures) < 3:
+                        failures.append(f"batch {index}: HTTP {status} {data[:300]!r}")
+                time.sleep(0.2 * (attempt + 1))
+            else:
+                with lock:
+                    totals["failed_batches"] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for failure in failures:
+        log(f"problem: {failure}")
+    return elapsed, totals
+
+
+def count_events(pg):
+    return pg.execute(f"SELECT count(*) FROM {EVENT_TABLE}").fetchone()[0]
+
+
+def raw_copy(pg, columns):
+    """Rows/s of one COPY … FROM STDIN of the stored event rows into a bare copy of the table.
+
+    The bare copy has the same columns (and the id identity) but no index or constraint; the
+    rows are read back from the event table first, so exactly the same data is written.
+    """
+    cols = ", ".join(columns)
+    pg.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+    pg.execute(
+        f"CREATE TABLE {COPY_TABLE} (LIKE {EVENT_TABLE} INCLUDING DEFAULTS INCLUDING IDENTITY)"
+    )
+    chunks = []
+    with pg.cursor() as cur, cur.copy(f"COPY (SELECT {cols} FROM {EVENT_TABLE}) TO STDOUT") as cp:
+        for chunk in cp:
+            chunks.append(bytes(chunk))
+    pg.execute("CHECKPOINT")
+    started = time.perf_counter()
+    with pg.transaction(), pg.cursor() as cur:
+        with cur.copy(f"COPY {COPY_TABLE} ({cols}) FROM STDIN") as cp:
+            for chunk in chunks:
+                cp.write(chunk)
+        rows = cur.rowcount
+    elapsed = time.perf_counter() - started
+    pg.execute(f"DROP TABLE {COPY_TABLE}")
+    return rows, elapsed
+
+
+def run(*, server, api_key, pg, events, batch_size, connections):
+    from tracing.ingest import EVENT_COLUMNS
+
+    bodies = serialize(events, batch_size)
+    body_bytes = sum(map(len, bodies))
+    before = count_events(pg)
+    pg.execute("CHECKPOINT")
+    log(f"POST {len(events):,} events in {len(bodies)} batches over {connections} connections")
+    seconds, first = post_all(server.url, api_key, bodies, connections)
+    stored = count_events(pg) - before
+    log(f"stored {stored:,} in {seconds:.1f} s; raw COPY of the same rows")
+    copied, copy_seconds = raw_copy(pg, EVENT_COLUMNS)
+    log("re-sending every batch")
+    resend_seconds, again = post_all(server.url, api_key, bodies, connections)
+    new_rows = count_events(pg) - before - stored
+    return {
+        "events": len(events),
+        "batch_size": batch_size,
+        "connections": connections,
+        "workers": server.workers,
+        "mean_event_bytes": round(body_bytes / len(events)),
+        "seconds": round(seconds, 2),
+        "events_per_s": round(stored / seconds),
+        "stored": stored,
+        "accepted": first["accepted"],
+        "rejected": first["rejected"],
+        "retries": first["retries"],
+        "failed_batches": first["failed_batches"],
+        "copy_rows": copied,
+        "copy_seconds": round(copy_seconds, 2),
+        "copy_rows_per_s": round(copied / copy_seconds),
+        "ratio": round((stored / seconds) / (copied / copy_seconds), 3),
+        "resend_seconds": round(resend_seconds, 2),
+        "resend_new_rows": new_rows,
+        "resend_accepted": again["accepted"],
+        "resend_duplicates": again["duplicates"],
+        "resend_problems": again["rejected"] + again["failed_batches"],
+        "worker_peak_mb": round(server.worker_peak_mb(), 1),
+    }
