@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_demo_admin
 	$(PY) manage.py ensure_demo_alerts
+	$(PY) manage.py ensure_demo_replay_endpoints
 	$(PY) manage.py rundemo
 
 test: $(STAMP)

@@ -31,6 +31,8 @@ class Command(BaseCommand):
         if "webhook_receiver" in get_commands():
             # Where the demo's webhook alert channel delivers; prints each signed notice.
             procs["webhooks"] = manage + ["webhook_receiver", "--addr", "127.0.0.1:8765"]
+        # Stands in for the systems' replay endpoints (ensure_demo_replay_endpoints).
+        procs["replays"] = manage + ["replay_receiver", "--addr", "127.0.0.1:8766"]
         if not no_simulator and "simulate" in get_commands():
             procs["simulator"] = manage + ["simulate", "--url", f"http://{addr}", "--wait-ready"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -50,7 +52,7 @@ class Command(BaseCommand):
         try:
             while not stopping:
                 for name, proc in running.items():
-                    if proc.poll() is not None and name not in ("simulator", "webhooks"):
+                    if proc.poll() is not None and name not in ("simulator", "webhooks", "replays"):
                         self.stderr.write(
                             f"{name} exited with {proc.returncode}; stopping the demo"
                         )
@@ -61,7 +63,7 @@ class Command(BaseCommand):
 
     def _stop_all(self, running):
         """Stop traffic first, then the web server, beat and the worker (warm shutdown)."""
-        for name in ("simulator", "web", "beat", "worker", "webhooks"):
+        for name in ("simulator", "web", "beat", "worker", "webhooks", "replays"):
             proc = running.get(name)
             if proc is None:
                 continue
