@@ -251,7 +251,9 @@ class DeadLetterState(models.TextChoices):
     DISCARDED = "discarded", "Discarded"
 
 
-class DeadLetterQuerySet(models.QuerySet):
+class PlantScopedQuerySet(models.QuerySet):
+    """Rows that belong to a plant: `for_user` keeps those of the plants a person may see."""
+
     def for_user(self, user):
         from integration_hub.access import sees_all_plants
 
@@ -337,7 +339,7 @@ class DeadLetter(models.Model):
         "discarded": set(),
     }
 
-    objects = DeadLetterQuerySet.as_manager()
+    objects = PlantScopedQuerySet.as_manager()
 
     class Meta:
         permissions = [("replay_deadletter", "Can triage and replay dead letters")]

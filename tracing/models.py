@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from integration_hub.models import Flow, Plant, System
+from integration_hub.models import Flow, Plant, PlantScopedQuerySet, System
 
 
 class TransactionState(models.TextChoices):
@@ -14,15 +14,7 @@ class TransactionState(models.TextChoices):
     STUCK = "stuck", "Stuck"
 
 
-class TransactionQuerySet(models.QuerySet):
-    def for_user(self, user):
-        """Only the transactions of plants this person may see (pages and API use this)."""
-        from integration_hub.access import sees_all_plants
-
-        if sees_all_plants(user):
-            return self
-        return self.filter(plant__in=Plant.objects.for_user(user))
-
+class TransactionQuerySet(PlantScopedQuerySet):
     def in_state(self, state, now=None):
         """Filter by state as it is now: an open transaction past its deadline reads as stuck."""
         now = now or timezone.now()

@@ -2,9 +2,11 @@
 Idempotency-Key once, and prints what it received."""
 
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
+
+from integration_hub.management.receivers import serve_http
 
 
 class Command(BaseCommand):
@@ -14,7 +16,6 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default="127.0.0.1:8766")
 
     def handle(self, *args, addr, **options):
-        host, _, port = addr.rpartition(":")
         command, applied = self, set()
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,14 +43,6 @@ class Command(BaseCommand):
             def log_message(self, *args):
                 pass
 
-        try:
-            server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-        except (OSError, ValueError) as exc:
-            raise CommandError(f"cannot listen on {addr}: {exc}") from exc
-        self.stdout.write(f"Replay receiver on http://{addr}/<system>; Ctrl-C stops.")
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        serve_http(
+            addr, Handler, self.stdout, f"Replay receiver on http://{addr}/<system>; Ctrl-C stops."
+        )

@@ -4,11 +4,13 @@ import base64
 import hashlib
 import hmac
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
+
+from integration_hub.management.receivers import serve_http
 
 DEFAULT_SECRET_FILE = "demo-webhook.secret"
 
@@ -36,7 +38,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, addr, secret_file, **options):
-        host, _, port = addr.rpartition(":")
         path = Path(secret_file) if secret_file else settings.VAR_DIR / DEFAULT_SECRET_FILE
         command = self
         seen = set()
@@ -65,14 +66,9 @@ class Command(BaseCommand):
             def log_message(self, *args):
                 pass
 
-        try:
-            server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-        except (OSError, ValueError) as exc:
-            raise CommandError(f"cannot listen on {addr}: {exc}") from exc
-        self.stdout.write(f"Webhook receiver on http://{addr}/ (secret from {path}); Ctrl-C stops.")
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        serve_http(
+            addr,
+            Handler,
+            self.stdout,
+            f"Webhook receiver on http://{addr}/ (secret from {path}); Ctrl-C stops.",
+        )
