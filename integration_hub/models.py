@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -346,6 +347,12 @@ class DeadLetter(models.Model):
         indexes = [
             models.Index(fields=["state", "-last_failed_at"], name="dl_state_last"),
             models.Index(fields=["plant", "state"], name="dl_plant_state"),
+            models.Index(
+                # The dashboard's counts per error class read this index alone.
+                fields=["plant", "error_class", "state", "first_failed_at"],
+                condition=Q(state__in=["investigating", "new", "replay_queued"]),
+                name="dl_open_class",
+            ),
         ]
 
     def __str__(self):

@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Count, F, Min, OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from integration_hub.models import DeadLetter, DeadLetterState, Flow, Plant
-from monitoring import histogram
+from monitoring import histogram, rollups
 from monitoring.models import SLO, Outcome, Rollup, SLOStatus
-from monitoring.slo import latency_percentiles, series
+from monitoring.slo import series
 from tracing.models import Transaction, TransactionState
 
 # ── Access ─────────────────────────────────────────────────────────────────────────────────
@@ -43,6 +42,7 @@ RANGES = {
     "28d": ("28 days", timedelta(days=28)),
 }
 DEFAULT_RANGE = "24h"
+HOUR = timedelta(hours=1)
 MAX_CUSTOM = timedelta(days=90)
 
 
@@ -77,6 +77,27 @@ class Window:
         if span <= timedelta(days=8):
             return timedelta(hours=6)
         return timedelta(days=1)
+
+    def bucketer(self, tz):
+        """A function from a moment to the start of the chart bucket that holds it: local
+        midnight for daily buckets, else counted in steps from the start of the range (from
+        its hour when the step is hours, so that an hourly rollup falls in one bucket).
+        Remembers what it computed: rollup rows of many SLOs share their starts."""
+        step, seen = self.step, {}
+        origin = self.since if step < HOUR else rollups.floor_hour(self.since)
+
+        def bucket(moment):
+            start = seen.get(moment)
+            if start is None:
+                if step >= timedelta(days=1):
+                    local = moment.astimezone(tz)
+                    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+                else:
+                    start = origin + ((moment - origin) // step) * step
+                seen[moment] = start
+            return start
+
+        return bucket
 
     @property
     def query(self):
@@ -183,31 +204,13 @@ def slo_tiles(plant, window, slos=None):
 
 
 def attainment_points(plant, window, slo_ids):
-    """{slo_id: [(bucket, attainment, total)]} over the window, from one grouped rollup query."""
+    """{slo_id: [(bucket, attainment, total)]} over the window, from the rollups."""
     if not slo_ids:
         return {}
-    rows = Rollup.objects.filter(
-        slo_id__in=slo_ids, plant=plant, minute__gte=window.since, minute__lt=window.until
-    )
-    step = window.step
-    if step < timedelta(hours=1):  # at most 180 minute rows per SLO
-        raw = rows.values_list("slo_id", "minute", "good", "total")
-    else:
-        trunc = (
-            TruncDay("minute", tzinfo=plant.tzinfo)
-            if step >= timedelta(days=1)
-            else TruncHour("minute")
-        )
-        raw = (
-            rows.annotate(bucket=trunc)
-            .values("slo_id", "bucket")
-            .annotate(good=Sum("good"), total=Sum("total"))
-            .order_by()
-            .values_list("slo_id", "bucket", "good", "total")
-        )
     grouped = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for slo_id, moment, good, total in raw:
-        bucket = grouped[slo_id][_floor(moment, step, window.since)]
+    bucket_of = window.bucketer(plant.tzinfo)
+    for slo_id, start, good, total, _ in window_rows(slo_ids, plant, window, histograms=False):
+        bucket = grouped[slo_id][bucket_of(start)]
         bucket[0] += good
         bucket[1] += total
     return {
@@ -216,12 +219,26 @@ def attainment_points(plant, window, slo_ids):
     }
 
 
-def _floor(moment, step, origin):
-    """The start of the `step`-wide bucket (counted from `origin`) that holds `moment`."""
-    if step >= timedelta(days=1) or step == timedelta(hours=1):
-        return moment  # already truncated by the database
-    offset = (moment - origin) // step
-    return origin + offset * step
+def window_rows(slo_ids, plant, window, *, histograms=True):
+    """(slo_id, start, good, total, histogram) of the plant over the window: minute rows when
+    a chart bucket is shorter than an hour, else whole hours plus the minutes at the edges."""
+    if window.step < HOUR:  # at most 180 minute rows per SLO
+        fields = ["slo_id", "minute", "good", "total"] + (["histogram"] if histograms else [])
+        found = Rollup.objects.filter(
+            slo_id__in=slo_ids, plant=plant, minute__gte=window.since, minute__lt=window.until
+        ).values_list(*fields)
+        for row in found:
+            yield (*row[:4], row[4] if histograms else None)
+        return
+    found = rollups.rows(
+        slo_ids,
+        plant_id=plant.id,
+        since=window.since,
+        until=window.until,
+        with_histogram=histograms,
+    )
+    for slo_id, _, start, good, total, hist in found:
+        yield slo_id, start, good, total, hist
 
 
 def worst(states):
@@ -258,7 +275,8 @@ def flow_rows(plant, window, now, slos=None):
     oldest stuck transaction, and p95 latency (from the flow's latency SLO, if it has one).
 
     Three grouped counts over indexed columns, one subquery per flow inside one query for the
-    oldest stuck transaction, and one rollup read per latency SLO: a fixed number of queries.
+    oldest stuck transaction, and one rollup read for all latency SLOs: a fixed number of
+    queries.
     """
     stuck = _stuck_q(now)
     oldest = (
@@ -321,9 +339,14 @@ def flow_rows(plant, window, now, slos=None):
         row = rows.get(slo.flow_id)
         if slo.kind == SLO.Kind.LATENCY and row is not None and row.latency_slo is None:
             row.latency_slo = slo
-            row.p95 = latency_percentiles(
-                slo, plant_id=plant.id, since=window.since, until=window.until
-            )["p95"]
+    measured = {row.latency_slo.id: row for row in rows.values() if row.latency_slo}
+    merged = defaultdict(dict)
+    for slo_id, *_, hist in rollups.rows(
+        measured, plant_id=plant.id, since=window.since, until=window.until
+    ):
+        histogram.add_all(merged[slo_id], hist)
+    for slo_id, row in measured.items():
+        row.p95 = histogram.percentile(merged[slo_id], 0.95)
     return list(rows.values())
 
 
@@ -331,7 +354,7 @@ def flow_rows(plant, window, now, slos=None):
 
 HOLD_FLOW = "quality_hold"
 HOLDS_SHOWN = 10
-OPEN_DEAD_LETTER = ~Q(state__in=list(DeadLetter.CLOSED_STATES))
+OPEN_DEAD_LETTER = Q(state__in=sorted(DeadLetter.OPEN_STATES))
 
 
 def stuck_holds(plant, now, limit=HOLDS_SHOWN):
@@ -350,13 +373,13 @@ def dead_letters_by_class(plant):
         DeadLetter.objects.filter(plant=plant)
         .filter(OPEN_DEAD_LETTER)
         .values("error_class")
-        .annotate(count=Count("id"), oldest=Min("first_failed_at"), new=_count_new())
+        .annotate(count=Count("*"), oldest=Min("first_failed_at"), new=_count_new())
         .order_by("-count", "error_class")
     )
 
 
 def _count_new():
-    return Count("id", filter=Q(state=DeadLetterState.NEW))
+    return Count("state", filter=Q(state=DeadLetterState.NEW))
 
 
 # ── Order release latency chart ────────────────────────────────────────────────────────────
@@ -375,30 +398,18 @@ def release_slo(slos):
 def latency_buckets(slo, plant, window):
     """[(bucket start, total, good, {p50, p90, p95, p99})] over the window, oldest first.
 
-    Reads one rollup row per minute (1,440 for 24 h) and sums their histograms per bucket.
+    Sums the rollup histograms per chart bucket (hour rows, minutes only at the edges).
     """
-    rows = Rollup.objects.filter(
-        slo=slo, plant=plant, minute__gte=window.since, minute__lt=window.until
-    ).values_list("minute", "total", "good", "histogram")
-    step, buckets = window.step, {}
-    for minute, total, good, hist in rows.iterator(chunk_size=5000):
-        key = _floor_local(minute, step, window.since, plant.tzinfo)
-        bucket = buckets.setdefault(key, [0, 0, {}])
+    buckets, bucket_of = {}, window.bucketer(plant.tzinfo)
+    for _, start, good, total, hist in window_rows([slo.id], plant, window):
+        bucket = buckets.setdefault(bucket_of(start), [0, 0, {}])
         bucket[0] += total
         bucket[1] += good
-        for k, n in hist.items():
-            bucket[2][k] = bucket[2].get(k, 0) + n
+        histogram.add_all(bucket[2], hist)
     return [
-        (key, total, good, histogram.percentiles(hist))
-        for key, (total, good, hist) in sorted(buckets.items())
+        (start, total, good, histogram.percentiles(merged))
+        for start, (total, good, merged) in sorted(buckets.items())
     ]
-
-
-def _floor_local(moment, step, origin, tz):
-    if step >= timedelta(days=1):
-        local = moment.astimezone(tz)
-        return local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return _floor(moment, step, origin)
 
 
 # ── All plants ─────────────────────────────────────────────────────────────────────────────
@@ -488,10 +499,9 @@ def slo_history(slo, plant, window):
 
 def slo_histogram(slo, plant, window):
     """The summed latency histogram of the window and its percentiles."""
-    rows = Rollup.objects.filter(
-        slo=slo, plant=plant, minute__gte=window.since, minute__lt=window.until
-    ).values_list("histogram", flat=True)
-    merged = histogram.merge(rows.iterator(chunk_size=5000))
+    merged = rollups.merged_histogram(
+        [slo.id], plant_id=plant.id, since=window.since, until=window.until
+    )
     return merged, histogram.percentiles(merged)
 
 

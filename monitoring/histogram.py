@@ -31,9 +31,14 @@ def add(histogram, seconds, count=1):
 def merge(histograms):
     total = {}
     for histogram in histograms:
-        for key, count in histogram.items():
-            total[key] = total.get(key, 0) + count
+        add_all(total, histogram)
     return total
+
+
+def add_all(total, histogram):
+    """Add the counts of `histogram` into `total` (in place)."""
+    for key, count in histogram.items():
+        total[key] = total.get(key, 0) + count
 
 
 def percentile(histogram, q):

@@ -163,6 +163,31 @@ class Rollup(models.Model):
         )
 
 
+class HourRollup(models.Model):
+    """Per hour, SLO and plant: the sum of that hour's minute rollups.
+
+    Kept in step with the minute rows by monitoring.outcomes.recompute_rollups, so reads over
+    days (dashboards, series, percentiles) sum 24 rows a day instead of 1,440 (monitoring/
+    rollups.py reads whole hours here and the partial hours at the edges from Rollup).
+    """
+
+    slo = models.ForeignKey(SLO, on_delete=models.CASCADE, related_name="+")
+    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    good = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    histogram = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["slo", "plant", "hour"], name="uniq_rollup_hour")
+        ]
+        indexes = [models.Index(fields=["slo", "hour"], name="rollup_slo_hour")]
+
+    def __str__(self):
+        return f"{self.slo_id}@{self.plant_id} {self.hour:%Y-%m-%d %H}h {self.good}/{self.total}"
+
+
 class SLOStatus(models.Model):
     """The latest evaluation of an SLO for one plant, or overall (plant empty)."""
 

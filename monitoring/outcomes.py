@@ -14,8 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integration_hub.models import DeadLetter
-from monitoring import histogram
-from monitoring.models import SLO, Outcome, Rollup, Watermark
+from monitoring import histogram, rollups
+from monitoring.models import SLO, HourRollup, Outcome, Rollup, Watermark
 from tracing.models import Transaction
 
 # Re-read what changed in the last minute too: a batch stamped before the watermark may commit
@@ -146,7 +146,8 @@ def apply_outcomes(items, slo_set, now):
 
 
 def recompute_rollups(dirty):
-    """Rebuild the given (slo, plant, minute) rollup rows from their outcomes."""
+    """Rebuild the given (slo, plant, minute) rollup rows from their outcomes, then the hourly
+    rollups that hold them."""
     groups = defaultdict(set)
     for slo_id, plant_id, minute in dirty:
         groups[(slo_id, plant_id)].add(minute)
@@ -178,6 +179,7 @@ def recompute_rollups(dirty):
                 unique_fields=["slo", "plant", "minute"],
                 update_fields=["good", "total", "histogram"],
             )
+    rollups.recompute_hours({(s, p, rollups.floor_hour(m)) for s, p, m in dirty})
 
 
 def _changed_items(model, since, due_ids, flows):
@@ -229,5 +231,6 @@ def rebuild(now=None, *, progress=None):
     with transaction.atomic():
         Outcome.objects.all().delete()
         Rollup.objects.all().delete()
+        HourRollup.objects.all().delete()
         Watermark.objects.update_or_create(name="outcomes", defaults={"at": EPOCH})
     return refresh(now, progress=progress)

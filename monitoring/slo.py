@@ -4,15 +4,15 @@ Reads only rollup rows (one per minute, SLO and plant with data), so its cost gr
 number of minutes in the window, not with the number of events.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F, Q, Sum
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from monitoring import histogram
+from monitoring import histogram, rollups
 from monitoring.models import SLO, Rollup, SLOStatus
 
 BURN_WINDOWS = {
@@ -130,31 +130,28 @@ def evaluate_slos(now=None):
 
 def series(slo, *, plant_id=None, since, until):
     """Hourly attainment and burn rate between two times, oldest first."""
-    rows = Rollup.objects.filter(slo=slo, minute__gte=since, minute__lt=until)
-    if plant_id:
-        rows = rows.filter(plant_id=plant_id)
-    points = (
-        rows.annotate(hour=TruncHour("minute"))
-        .values("hour")
-        .annotate(good=Sum("good"), total=Sum("total"))
-        .order_by("hour")
+    hours = defaultdict(lambda: [0, 0])
+    found = rollups.rows(
+        [slo.id], plant_id=plant_id, since=since, until=until, with_histogram=False
     )
+    for _, _, start, good, total, _ in found:
+        hour = hours[rollups.floor_hour(start)]
+        hour[0] += good
+        hour[1] += total
     return [
         {
-            "at": p["hour"].isoformat(),
-            "good": p["good"],
-            "total": p["total"],
-            "attainment": p["good"] / p["total"] if p["total"] else None,
-            "burn_rate": round(burn_rate(p["total"] - p["good"], p["total"], slo.objective), 4),
+            "at": hour.isoformat(),
+            "good": good,
+            "total": total,
+            "attainment": good / total if total else None,
+            "burn_rate": round(burn_rate(total - good, total, slo.objective), 4),
         }
-        for p in points
+        for hour, (good, total) in sorted(hours.items())
     ]
 
 
 def latency_percentiles(slo, *, plant_id=None, since, until):
     """p50/p90/p95/p99 in seconds from the summed histograms of the range."""
-    rows = Rollup.objects.filter(slo=slo, minute__gte=since, minute__lt=until)
-    if plant_id:
-        rows = rows.filter(plant_id=plant_id)
-    merged = histogram.merge(rows.values_list("histogram", flat=True).iterator(chunk_size=5000))
-    return histogram.percentiles(merged)
+    return histogram.percentiles(
+        rollups.merged_histogram([slo.id], plant_id=plant_id, since=since, until=until)
+    )

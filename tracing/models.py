@@ -67,6 +67,16 @@ class Transaction(models.Model):
             models.Index(fields=["plant", "-last_seen"], name="txn_plant_last_seen"),
             models.Index(fields=["correlation_id"], name="txn_correlation"),
             models.Index(fields=["state", "stuck_at"], name="txn_state_stuck"),
+            # Dashboards count what is open or failed per plant and flow: small partial indexes
+            # whose size follows the open and failed work, not the history.
+            models.Index(
+                fields=["plant", "flow", "first_seen"],
+                condition=Q(state__in=["in_flight", "stuck"]),
+                name="txn_open",
+            ),
+            models.Index(
+                fields=["plant", "last_seen"], condition=Q(state="failed"), name="txn_failed"
+            ),
         ]
 
     def __str__(self):

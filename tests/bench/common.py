@@ -182,7 +182,7 @@ class Gunicorn:
 
 # --- realistic events ----------------------------------------------------------------------
 
-EVENTS_PER_ORDER = 21.7  # measured mean of one order's journey below; spaces orders in time
+EVENTS_PER_ORDER = 23.0  # measured mean of one order's journey below; spaces orders in time
 ERRORS = {
     "order_release": [
         ("master_data", "ROUTING_NOT_FOUND", "Routing R-{m}-02 for material {m} not released"),
@@ -210,7 +210,7 @@ class EventStream:
 
     One production order at a time (spaced so `total` events span `span` ending a day ago):
     its release, consumptions, confirmations, goods receipt, sometimes a quality hold and a
-    shipment, and an unrelated inventory movement. About 3.3 events per transaction, ~4 % of
+    shipment, and an unrelated inventory movement. About 3.5 events per transaction, ~4 % of
     transactions with a failed/rejected hop (error + payload), ~1 % left incomplete.
     """
 

@@ -3,12 +3,13 @@
     .venv/bin/python -m tests.bench.dashboard [--transactions N] [--requests 50]
 
 Drops and recreates BENCH_DASHBOARD_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/
-integration_hub_bench_dash), loads N transactions (about 3.3 events each, spread over 28 days
+integration_hub_bench_dash), loads N transactions (about 3.5 events each, spread over 28 days
 ending now) with tracing.ingest.ingest_events in batches of 5,000, brings outcomes, rollups
 and SLO statuses up to date, then times the pages in-process with django.test.Client: p50/p95
 over --requests requests each, and the SQL queries per page. Progress goes to stderr; the
 report to stdout, ending with one line of JSON. Target: p95 under 150 ms. Then, on the same
 data, the SLO figures of tests.bench.slo.measure (evaluation < 1 s, 7-day series < 100 ms).
+With --reuse it skips the load and times the pages on the database an earlier run left.
 """
 
 import argparse
@@ -24,10 +25,11 @@ import orjson
 import psycopg
 
 from tests.bench import slo
-from tests.bench.common import recreate_database
+from tests.bench.common import recreate_database, server_env
+from tests.bench.common import setup_django as common_setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/integration_hub_bench_dash"
-EVENTS_PER_TRANSACTION = 3.3  # tests.bench.common.EventStream, measured
+EVENTS_PER_TRANSACTION = 3.515  # tests.bench.common.EventStream, measured over 500,000 events
 SPAN = timedelta(days=28)
 TARGET_P95_MS = 150
 
@@ -41,24 +43,31 @@ def parse_args(argv):
     parser.add_argument("--transactions", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=50, help="timed requests per page")
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="time the pages on the database an earlier run loaded (refreshes its figures)",
+    )
     return parser.parse_args(argv)
 
 
-def setup_django(url):
-    """Django in this process on the bench database, production mode; migrated and seeded."""
-    os.environ.update(
-        DATABASE_URL=url,
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(48),
-        ALLOWED_HOSTS="testserver",
-        DJANGO_SETTINGS_MODULE="integration_hub.settings",
-        HUB_VAR_DIR=tempfile.mkdtemp(prefix="bench-dash-var-"),
-        LOG_LEVEL="WARNING",
-    )
-    import django
+def setup_django(url, *, reuse=False):
+    """Django in this process on the bench database, production mode; migrated and seeded
+    unless `reuse` (the database already holds a loaded bench)."""
+    env = server_env(url) | {
+        "ALLOWED_HOSTS": "testserver",
+        "HUB_VAR_DIR": tempfile.mkdtemp(prefix="bench-dash-var-"),
+    }
+    if reuse:
+        os.environ.update(env)
+        import django
 
-    django.setup()
-    from django.core.management import call_command
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+    else:
+        common_setup_django(env)
     from django.test.utils import override_settings
 
     # Serve {% static %} without collectstatic (production uses the manifest storage).
@@ -68,12 +77,6 @@ def setup_django(url):
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
         }
     ).enable()
-    call_command("migrate", verbosity=0, interactive=False)
-    from integration_hub.models import Plant
-    from tests.bench.common import PLANTS
-
-    for code, (name, tz, _) in PLANTS.items():
-        Plant.objects.create(code=code, name=name, timezone=tz)
 
 
 def load(transactions, batch_size):
@@ -125,6 +128,7 @@ def people():
 
     from integration_hub.models import Plant, PlantMembership
 
+    User.objects.filter(username__startswith="bench-").delete()
     supervisor = User.objects.create_user("bench-supervisor", password=secrets.token_hex(8))
     supervisor.groups.add(Group.objects.get(name="supervisor"))
     PlantMembership.objects.create(user=supervisor, plant=Plant.objects.get(code="P100"))
@@ -167,23 +171,30 @@ def count_queries(call):
 def main(argv=None):
     args = parse_args(argv)
     url = os.environ.get("BENCH_DASHBOARD_DATABASE_URL", DEFAULT_URL)
-    log(f"recreating {url}")
-    recreate_database(url)
-    setup_django(url)
+    if not args.reuse:
+        log(f"recreating {url}")
+        recreate_database(url)
+    setup_django(url, reuse=args.reuse)
     from django.test import Client
+    from django.utils import timezone
 
-    from tracing.models import Transaction
+    from tracing.models import TraceEvent, Transaction
 
-    events, load_s = load(args.transactions, args.batch_size)
+    if args.reuse:
+        events, load_s = TraceEvent.objects.count(), 0.0
+    else:
+        events, load_s = load(args.transactions, args.batch_size)
     eval_s = evaluate()
     analyze(url)
     count = Transaction.objects.count()
+    day = Transaction.objects.filter(last_seen__gte=timezone.now() - timedelta(days=1)).count()
     supervisor, admin = people()
     htmx = {"HTTP_HX_REQUEST": "true"}
     cases = [
         ("plant overview", supervisor, "/plants/P100/", {}),
         ("plant overview partial (HTMX)", supervisor, "/plants/P100/", htmx),
         ("plant overview 7d partial", supervisor, "/plants/P100/?range=7d", htmx),
+        ("plant overview 28d partial", supervisor, "/plants/P100/?range=28d", htmx),
         ("wall screen partial (HTMX)", supervisor, "/plants/P100/wall/", htmx),
         ("all plants (admin, 5 plants)", admin, "/", {}),
         ("all plants partial (HTMX)", admin, "/", htmx),
@@ -201,8 +212,13 @@ def main(argv=None):
         )
     print(
         f"dashboard  {count:,} transactions, {events:,} events "
-        f"(load {load_s:.0f} s = {events / load_s:,.0f} events/s, evaluation {eval_s:.0f} s)"
+        + (
+            f"(load {load_s:.0f} s = {events / load_s:,.0f} events/s, evaluation {eval_s:.0f} s)"
+            if load_s
+            else f"(reused; evaluation {eval_s:.0f} s)"
+        )
     )
+    print(f"  {day:,} transactions active in the last 24 h (the default range)")
     print(f"  {'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'KiB':>6}  target")
     overview = [
         r for r in results if r["url"].startswith("/plants/P100/") and "slos" not in r["url"]

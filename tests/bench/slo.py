@@ -1,6 +1,6 @@
 """SLO evaluation at scale: `python -m tests.bench.slo [--transactions N]`.
 
-Loads N transactions (default 1,000,000, about 3.3 events each) into a fresh PostgreSQL
+Loads N transactions (default 1,000,000, about 3.5 events each) into a fresh PostgreSQL
 database through the real ingest path, builds outcomes and rollups, then times:
 - evaluating every default SLO for every plant from rollups (target < 1 s);
 - a 7-day hourly series plus percentiles for one flow and plant (target < 100 ms);
