@@ -87,11 +87,11 @@ def load(transactions, batch_size):
     total = int(transactions * EVENTS_PER_TRANSACTION)
     now = datetime.now(UTC)
     stream = EventStream(total, span=SPAN)
-    stream.start = now - SPAN - timedelta(minutes=10)  # the last events arrive just now
+    stream.start = now - SPAN - timedelta(hours=1)  # the last events arrive about an hour ago
     events, started, sent = iter(stream), time.monotonic(), 0
     while sent < total:
         batch = stream.take(events, min(batch_size, total - sent))
-        result = ingest_events(batch, now=now)
+        result = ingest_events(batch, now=datetime.now(UTC))
         if result.rejected:
             sys.exit(f"bench events rejected: {result.rejected[:3]}")
         sent += len(batch)

@@ -71,3 +71,17 @@ def test_roles(alice, bob, dave):
     assert can_triage(alice)
     assert can_triage(dave)
     assert not can_triage(bob)
+
+
+def test_the_admin_role_holds_the_permissions_of_models_added_after_the_roles(
+    django_user_model,
+):
+    from django.contrib.auth.models import Group, Permission
+
+    admin = django_user_model.objects.create_user("erin", password="erin-pw")
+    admin.groups.add(Group.objects.get(name="admin"))
+    assert admin.has_perm("monitoring.change_hourrollup")  # monitoring 0004, after the roles
+    assert admin.has_perm("monitoring.add_alertrule")
+    assert Group.objects.get(name="admin").permissions.count() == Permission.objects.count()
+    supervisor = Group.objects.get(name="supervisor")
+    assert not supervisor.permissions.filter(codename="change_hourrollup").exists()
