@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from integration_hub.models import DeadLetter, DeadLetterState, Flow, Plant
 from monitoring import histogram, rollups
-from monitoring.models import SLO, Outcome, Rollup, SLOStatus
+from monitoring.models import SLO, Outcome, SLOStatus
 from monitoring.slo import series
 from tracing.models import Transaction, TransactionState
 
@@ -209,7 +209,7 @@ def attainment_points(plant, window, slo_ids):
         return {}
     grouped = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     bucket_of = window.bucketer(plant.tzinfo)
-    for slo_id, start, good, total, _ in window_rows(slo_ids, plant, window, histograms=False):
+    for slo_id, _, start, good, total, _ in window_rows(slo_ids, plant, window, histograms=False):
         bucket = grouped[slo_id][bucket_of(start)]
         bucket[0] += good
         bucket[1] += total
@@ -220,25 +220,17 @@ def attainment_points(plant, window, slo_ids):
 
 
 def window_rows(slo_ids, plant, window, *, histograms=True):
-    """(slo_id, start, good, total, histogram) of the plant over the window: minute rows when
-    a chart bucket is shorter than an hour, else whole hours plus the minutes at the edges."""
-    if window.step < HOUR:  # at most 180 minute rows per SLO
-        fields = ["slo_id", "minute", "good", "total"] + (["histogram"] if histograms else [])
-        found = Rollup.objects.filter(
-            slo_id__in=slo_ids, plant=plant, minute__gte=window.since, minute__lt=window.until
-        ).values_list(*fields)
-        for row in found:
-            yield (*row[:4], row[4] if histograms else None)
-        return
-    found = rollups.rows(
+    """(slo_id, plant_id, start, good, total, histogram) of the plant over the window: minute
+    rows when a chart bucket is shorter than an hour (at most 180 per SLO), else whole hours
+    plus the minutes at the edges."""
+    return rollups.rows(
         slo_ids,
         plant_id=plant.id,
         since=window.since,
         until=window.until,
         with_histogram=histograms,
+        whole_hours=window.step >= HOUR,
     )
-    for slo_id, _, start, good, total, hist in found:
-        yield slo_id, start, good, total, hist
 
 
 def worst(states):
@@ -401,7 +393,7 @@ def latency_buckets(slo, plant, window):
     Sums the rollup histograms per chart bucket (hour rows, minutes only at the edges).
     """
     buckets, bucket_of = {}, window.bucketer(plant.tzinfo)
-    for _, start, good, total, hist in window_rows([slo.id], plant, window):
+    for _, _, start, good, total, hist in window_rows([slo.id], plant, window):
         bucket = buckets.setdefault(bucket_of(start), [0, 0, {}])
         bucket[0] += total
         bucket[1] += good

@@ -137,8 +137,8 @@ class Outcome(models.Model):
         return f"{self.slo_id}:{item} {'good' if self.good else 'bad'}"
 
 
-class Rollup(models.Model):
-    """Per minute, SLO and plant: good and total counts and a latency histogram.
+class RollupCounts(models.Model):
+    """Good and total counts and a latency histogram, for one SLO and plant over some time.
 
     The histogram uses fixed log-spaced buckets (monitoring/histogram.py), so histograms can be
     summed across minutes and plants and percentiles read from the sum.
@@ -146,10 +146,18 @@ class Rollup(models.Model):
 
     slo = models.ForeignKey(SLO, on_delete=models.CASCADE, related_name="+")
     plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="+")
-    minute = models.DateTimeField()
     good = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     histogram = models.JSONField(default=dict)
+
+    class Meta:
+        abstract = True
+
+
+class Rollup(RollupCounts):
+    """Per minute, SLO and plant."""
+
+    minute = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -163,7 +171,7 @@ class Rollup(models.Model):
         )
 
 
-class HourRollup(models.Model):
+class HourRollup(RollupCounts):
     """Per hour, SLO and plant: the sum of that hour's minute rollups.
 
     Kept in step with the minute rows by monitoring.outcomes.recompute_rollups, so reads over
@@ -171,12 +179,7 @@ class HourRollup(models.Model):
     rollups.py reads whole hours here and the partial hours at the edges from Rollup).
     """
 
-    slo = models.ForeignKey(SLO, on_delete=models.CASCADE, related_name="+")
-    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="+")
     hour = models.DateTimeField()
-    good = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
-    histogram = models.JSONField(default=dict)
 
     class Meta:
         constraints = [

@@ -167,18 +167,7 @@ def recompute_rollups(dirty):
                 row.good += good
                 if latency is not None:
                     histogram.add(row.histogram, latency)
-        keep = [row for row in sums.values() if row.total]
-        empty = [m for m, row in sums.items() if not row.total]
-        with transaction.atomic():
-            if empty:
-                Rollup.objects.filter(slo_id=slo_id, plant_id=plant_id, minute__in=empty).delete()
-            Rollup.objects.bulk_create(
-                keep,
-                batch_size=1000,
-                update_conflicts=True,
-                unique_fields=["slo", "plant", "minute"],
-                update_fields=["good", "total", "histogram"],
-            )
+        rollups.store(Rollup, "minute", slo_id, plant_id, sums)
     rollups.recompute_hours({(s, p, rollups.floor_hour(m)) for s, p, m in dirty})
 
 

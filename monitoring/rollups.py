@@ -27,10 +27,11 @@ def ceil_hour(moment):
     return floor if floor == moment else floor + HOUR
 
 
-def rows(slo_ids, *, plant_id=None, since, until, with_histogram=True):
+def rows(slo_ids, *, plant_id=None, since, until, with_histogram=True, whole_hours=True):
     """(slo_id, plant_id, start, good, total, histogram or None) covering [since, until).
 
-    `start` is the row's minute (edges) or hour (whole hours); rows come unordered.
+    `start` is the row's minute (edges) or hour (whole hours); rows come unordered. With
+    whole_hours=False every row is a minute (for charts with buckets shorter than an hour).
     """
     fields = ["slo_id", "plant_id", "good", "total"]
     if with_histogram:
@@ -39,7 +40,7 @@ def rows(slo_ids, *, plant_id=None, since, until, with_histogram=True):
     scope = {"slo_id__in": list(slo_ids)}
     if plant_id is not None:
         scope["plant_id"] = plant_id
-    if first >= last:  # no whole hour inside: minutes only
+    if first >= last or not whole_hours:  # minutes only
         edges = Q(minute__gte=since, minute__lt=until)
         hours = None
     else:
@@ -98,15 +99,23 @@ def _recompute_run(slo_id, plant_id, hours):
         row.good += good
         row.total += total
         histogram.add_all(row.histogram, hist)
+    store(HourRollup, "hour", slo_id, plant_id, sums)
+
+
+def store(model, period, slo_id, plant_id, sums):
+    """Write recomputed rollup rows ({period start: row}) of one SLO and plant: upsert those
+    that count something, delete those left empty."""
     keep = [row for row in sums.values() if row.total]
-    empty = [h for h, row in sums.items() if not row.total]
+    empty = [start for start, row in sums.items() if not row.total]
     with transaction.atomic():
         if empty:
-            HourRollup.objects.filter(slo_id=slo_id, plant_id=plant_id, hour__in=empty).delete()
-        HourRollup.objects.bulk_create(
+            model.objects.filter(
+                slo_id=slo_id, plant_id=plant_id, **{f"{period}__in": empty}
+            ).delete()
+        model.objects.bulk_create(
             keep,
             batch_size=1000,
             update_conflicts=True,
-            unique_fields=["slo", "plant", "hour"],
+            unique_fields=["slo", "plant", period],
             update_fields=["good", "total", "histogram"],
         )
