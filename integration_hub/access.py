@@ -27,7 +27,7 @@ def can_triage(user):
     return bool(
         user
         and user.is_authenticated
-        and (sees_all_plants(user) or user.has_perm("integration_hub.replay_deadletter"))
+        and (sees_all_plants(user) or user.has_perm("tracing.replay_deadletter"))
     )
 
 

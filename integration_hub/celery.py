@@ -1,4 +1,4 @@
-"""The Celery app: configured from Django settings (CELERY_*), tasks found in each app."""
+"""The Celery app: configured from Django settings (CELERY_*), tasks found in each capability."""
 
 import os
 
@@ -6,6 +6,10 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_hub.settings")
 
+# Task modules: `<package>.tasks` of each of these (the only place, with the root urlconf, that
+# names every layer). Code that enqueues looks a task up by name, so no module imports upward.
+TASK_PACKAGES = ["integration_hub", "monitoring.slo", "monitoring.replay", "monitoring.alerts"]
+
 app = Celery("integration_hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks(TASK_PACKAGES)

@@ -252,13 +252,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 14},
     },
     "sweep-replays": {
-        "task": "integration_hub.sweep_replays",
+        "task": "monitoring.sweep_replays",
         "schedule": float(env_int("REPLAY_SWEEP_SECONDS", 15, minimum=1)),
         "options": {"expires": 14},
     },
 }
 
-# --- Dead-letter replay (see integration_hub/replay.py) --------------------------------------
+# --- Dead-letter replay (see monitoring/replay/) --------------------------------------
 
 REPLAY_QUEUE = env_str("REPLAY_QUEUE", "celery")
 REPLAY_LEASE_SECONDS = env_int("REPLAY_LEASE_SECONDS", 60, minimum=1)

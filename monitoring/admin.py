@@ -1,6 +1,19 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from monitoring.models import SLO, SLOStatus, SLOThreshold, StuckSummary
+from monitoring.alerts.api.views import rotate_secret
+from monitoring.alerts.channels.webhook import new_secret
+from monitoring.alerts.delivery import queue_test_delivery
+from monitoring.models import (
+    SLO,
+    Alert,
+    AlertChannel,
+    AlertRule,
+    AlertTransition,
+    Delivery,
+    SLOStatus,
+    SLOThreshold,
+    StuckSummary,
+)
 
 
 class ThresholdInline(admin.TabularInline):
@@ -53,16 +66,6 @@ class StuckSummaryAdmin(admin.ModelAdmin):
 
 # --- Alerts ---------------------------------------------------------------------------------
 
-from django.contrib import messages  # noqa: E402
-
-from monitoring.models import (  # noqa: E402
-    Alert,
-    AlertChannel,
-    AlertRule,
-    AlertTransition,
-    Delivery,
-)
-
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
@@ -94,8 +97,6 @@ class AlertChannelAdmin(admin.ModelAdmin):
         return ", ".join(obj.recipients) if obj.kind == AlertChannel.Kind.EMAIL else obj.url
 
     def save_model(self, request, obj, form, change):
-        from monitoring.channels.webhook import new_secret
-
         fresh = obj.kind == AlertChannel.Kind.WEBHOOK and not obj.secret
         if fresh:
             obj.secret = new_secret()
@@ -109,8 +110,6 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test notice")
     def send_test(self, request, queryset):
-        from monitoring.alerts import queue_test_delivery
-
         for channel in queryset:
             queue_test_delivery(channel)
         self.message_user(
@@ -119,8 +118,6 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate the webhook signing secret")
     def rotate_signing_secret(self, request, queryset):
-        from monitoring.alert_api import rotate_secret
-
         for channel in queryset.filter(kind=AlertChannel.Kind.WEBHOOK):
             secret = rotate_secret(channel)
             self.message_user(

@@ -82,7 +82,7 @@ def setup_django(url, *, reuse=False):
 def load(transactions, batch_size):
     """Ingest about `transactions` transactions' events ending now; return (events, seconds)."""
     from tests.bench.common import EventStream
-    from tracing.ingest import ingest_events
+    from tracing.ingest.pipeline import ingest_events
 
     total = int(transactions * EVENTS_PER_TRANSACTION)
     now = datetime.now(UTC)
@@ -112,10 +112,10 @@ def load(transactions, batch_size):
 def evaluate():
     from django.utils import timezone
 
-    from monitoring import outcomes
-    from monitoring.evaluation import summarize_stuck
-    from monitoring.slo import evaluate_slos
-    from tracing.stuck import mark_stuck
+    from monitoring.slo import outcomes
+    from monitoring.slo.evaluation import summarize_stuck
+    from monitoring.slo.figures import evaluate_slos
+    from tracing.transactions.stuck import mark_stuck
 
     started, now = time.monotonic(), timezone.now()
     mark_stuck(now)

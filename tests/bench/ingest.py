@@ -108,7 +108,7 @@ def raw_copy(pg, columns):
 
 
 def run(*, server, api_key, pg, events, batch_size, connections):
-    from tracing.ingest import EVENT_COLUMNS
+    from tracing.ingest.pipeline import EVENT_COLUMNS
 
     bodies = serialize(events, batch_size)
     body_bytes = sum(map(len, bodies))

@@ -69,11 +69,13 @@ def main():
     django.setup()
     from django.contrib.auth import get_user_model
 
-    from integration_hub import replay
-    from integration_hub.models import DeadLetter, Plant, Replay, System
+    from integration_hub.models import Plant, System
+    from monitoring.models import Replay
+    from monitoring.replay import requests
     from tests.events import failed
     from tests.integration_hub.receivers import Receiver
-    from tracing.ingest import ingest_events
+    from tracing.ingest.pipeline import ingest_events
+    from tracing.models import DeadLetter
 
     Plant.objects.get_or_create(code="P100", defaults={"name": "Plant 100"})
     analyst = get_user_model().objects.create_user("bench-analyst", is_staff=True)
@@ -98,7 +100,7 @@ def main():
         try:
             time.sleep(3)  # let the workers connect
             started = time.monotonic()
-            bulk = replay.replay_selection(
+            bulk = requests.replay_selection(
                 dead_letters=DeadLetter.objects.all(), requested_by=analyst, selection={}
             )
             deadline = started + 600

@@ -18,7 +18,7 @@ WARM_UP = 5
 
 def top_up(stream_iter, pg, total, batch_size):
     """Ingest events from the stream in-process (tracing.ingest.ingest_events) until `total`."""
-    from tracing.ingest import ingest_events
+    from tracing.ingest.pipeline import ingest_events
 
     have = pg.execute("SELECT count(*) FROM tracing_traceevent").fetchone()[0]
     missing = max(0, total - have)
@@ -78,7 +78,7 @@ def in_process_timer(token):
     """The view as gunicorn runs it, minus HTTP and middleware: token auth, query, render."""
     from rest_framework.test import APIRequestFactory
 
-    from tracing.api import TransactionList
+    from tracing.api.views import TransactionList
 
     factory, view = APIRequestFactory(), TransactionList.as_view()
     headers = {

@@ -34,7 +34,7 @@ def log(message):
 
 
 def load(transactions):
-    from tracing.ingest import ingest_events
+    from tracing.ingest.pipeline import ingest_events
     from tracing.models import Transaction
 
     stream = EventStream(int(transactions * 3.3), span=timedelta(days=21))
@@ -108,7 +108,7 @@ def measure():
 
     from integration_hub.models import Plant
     from monitoring.models import SLO, Rollup
-    from monitoring.slo import evaluate_slos, latency_percentiles, series
+    from monitoring.slo.figures import evaluate_slos, latency_percentiles, series
     from tracing.models import TraceEvent, Transaction
 
     now = timezone.now()
@@ -153,7 +153,7 @@ def main(argv=None):
     setup_django(server_env(URL))
     from django.db import connection
 
-    from monitoring import outcomes
+    from monitoring.slo import outcomes
 
     log(f"loading {args.transactions:,} transactions through tracing.ingest ...")
     events, load_s = load(args.transactions)

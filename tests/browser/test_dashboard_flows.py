@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.evaluation import run_evaluation
+from monitoring.slo.evaluation import run_evaluation
 from tests.browser.conftest import log_in
 from tests.events import event
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
 
 pytestmark = [
     pytest.mark.browser,

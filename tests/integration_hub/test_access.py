@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from integration_hub.access import can_triage
-from monitoring.evaluation import run_evaluation
+from monitoring.slo.evaluation import run_evaluation
 from tests.events import sample_events
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integration_hub.models import DeadLetter, System
+from integration_hub.models import System
 from tests.events import event, failed
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
+from tracing.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
 
@@ -197,7 +198,7 @@ def test_bulk_resolve_by_filter_says_how_many_it_touched(admin_api, p100):
 
 
 def test_a_later_ok_event_supersedes_the_dead_letter_as_it_arrives(p100):
-    from integration_hub.deadletters import mark_superseded
+    from tracing.dead_letters.superseded import mark_superseded
 
     letter = dead_letter("PO-5", order="5")
     later = datetime.now(UTC) - timedelta(seconds=5)

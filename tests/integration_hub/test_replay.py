@@ -5,11 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integration_hub import replay
-from integration_hub.models import DeadLetter, Replay, System
+from integration_hub.models import System
+from monitoring.models import Replay
+from monitoring.replay import delivery, requests, slots, sweep
 from tests.integration_hub.receivers import Receiver
 from tests.integration_hub.test_dead_letters import dead_letter
-from tracing.models import TraceEvent
+from tracing.models import DeadLetter, TraceEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +28,15 @@ def mes(p100):
 def run_due(replay_row):
     """Deliver now, as the worker would once the backoff has passed."""
     Replay.objects.filter(pk=replay_row.pk).update(not_before=timezone.now())
-    return replay.deliver_batch([replay_row.pk])
+    return delivery.deliver_batch([replay_row.pk])
 
 
 def test_a_2xx_replays_it_and_puts_a_hub_event_on_the_timeline(mes, alice):
     letter = dead_letter("PO-1")
     with Receiver() as target:
         mes(target)
-        row = replay.request_replay(dead_letter=letter, requested_by=alice)
-        assert replay.deliver_batch([row.pk])["succeeded"] == 1
+        row = requests.request_replay(dead_letter=letter, requested_by=alice)
+        assert delivery.deliver_batch([row.pk])["succeeded"] == 1
     got = target.requests[0]
     assert got["body"] == letter.payload
     assert got["headers"]["Idempotency-Key"] == f"hub-dl-{letter.id}-v1"
@@ -57,11 +58,11 @@ def test_a_503_is_retried_with_the_same_key_then_succeeds(mes, alice):
     letter = dead_letter("PO-2")
     with Receiver([(503, {}, "busy")]) as target:
         mes(target)
-        row = replay.request_replay(dead_letter=letter, requested_by=alice)
-        assert replay.deliver_batch([row.pk])["retry"] == 1
+        row = requests.request_replay(dead_letter=letter, requested_by=alice)
+        assert delivery.deliver_batch([row.pk])["retry"] == 1
         row.refresh_from_db()
         assert row.state == "queued" and row.not_before > timezone.now()
-        assert replay.deliver_batch([row.pk]).get("claimed", 0) == 0  # not due yet
+        assert delivery.deliver_batch([row.pk]).get("claimed", 0) == 0  # not due yet
         assert run_due(row)["succeeded"] == 1
     assert len(set(target.keys())) == 1 and len(target.requests) == 2
     assert [a.status_code for a in row.attempts.order_by("number")] == [503, 200]
@@ -71,8 +72,8 @@ def test_retry_after_is_respected(mes, alice, settings):
     letter = dead_letter("PO-3")
     with Receiver([(429, {"Retry-After": "120"}, "slow down")]) as target:
         mes(target)
-        row = replay.request_replay(dead_letter=letter, requested_by=alice)
-        replay.deliver_batch([row.pk])
+        row = requests.request_replay(dead_letter=letter, requested_by=alice)
+        delivery.deliver_batch([row.pk])
     row.refresh_from_db()
     assert row.not_before >= timezone.now() + timedelta(seconds=110)
 
@@ -81,8 +82,8 @@ def test_a_400_fails_at_once_and_goes_back_to_the_inbox(mes, alice):
     letter = dead_letter("PO-4")
     with Receiver([(400, {}, '{"error": "Routing unknown"}')]) as target:
         mes(target)
-        row = replay.request_replay(dead_letter=letter, requested_by=alice)
-        assert replay.deliver_batch([row.pk])["failed"] == 1
+        row = requests.request_replay(dead_letter=letter, requested_by=alice)
+        assert delivery.deliver_batch([row.pk])["failed"] == 1
     row.refresh_from_db()
     letter.refresh_from_db()
     assert row.state == "failed" and "Routing unknown" in row.response_excerpt
@@ -94,8 +95,8 @@ def test_retries_stop_at_the_limit(mes, alice, settings):
     letter = dead_letter("PO-5")
     with Receiver([(500, {}, "x"), (502, {}, "y")]) as target:
         mes(target)
-        row = replay.request_replay(dead_letter=letter, requested_by=alice)
-        replay.deliver_batch([row.pk])
+        row = requests.request_replay(dead_letter=letter, requested_by=alice)
+        delivery.deliver_batch([row.pk])
         assert run_due(row)["failed"] == 1
     letter.refresh_from_db()
     assert letter.state == "investigating" and row.attempts.count() == 2
@@ -126,7 +127,7 @@ def test_edit_and_replay_keeps_the_original_and_previews_a_diff(mes, admin_api):
             f"{url}/replay", {"payload": edited, "reason": "routing 03 released"}, format="json"
         )
         assert ok.status_code == 202
-        replay.deliver_batch([Replay.objects.get().pk])
+        delivery.deliver_batch([Replay.objects.get().pk])
     letter.refresh_from_db()
     assert letter.payload == letter.payload and letter.payload["ProductionOrder"]["Routing"] == (
         "R-4712-02"
@@ -137,7 +138,7 @@ def test_edit_and_replay_keeps_the_original_and_previews_a_diff(mes, admin_api):
 
 def test_bulk_replay_leaves_superseded_out_and_holds_later_steps(mes, alice):
     from tests.events import failed
-    from tracing.ingest import ingest_events
+    from tracing.ingest.pipeline import ingest_events
 
     release = dead_letter("PO-8", order="8")
     ingest_events(
@@ -158,28 +159,28 @@ def test_bulk_replay_leaves_superseded_out_and_holds_later_steps(mes, alice):
     DeadLetter.objects.filter(pk=superseded.pk).update(superseded_at=timezone.now())
     with Receiver() as target:
         mes(target)
-        bulk = replay.replay_selection(
+        bulk = requests.replay_selection(
             dead_letters=DeadLetter.objects.all(), requested_by=alice, selection={}
         )
         assert bulk.touched == 2 and bulk.skipped == {"superseded": 1}
         states = dict(Replay.objects.values_list("dead_letter_id", "state"))
         assert states == {release.id: "queued", confirmation.id: "held"}
-        replay.deliver_batch([r.pk for r in Replay.objects.filter(state="queued")])
+        delivery.deliver_batch([r.pk for r in Replay.objects.filter(state="queued")])
         assert Replay.objects.get(dead_letter=confirmation).state == "queued"  # released
-        replay.deliver_batch([Replay.objects.get(dead_letter=confirmation).pk])
+        delivery.deliver_batch([Replay.objects.get(dead_letter=confirmation).pk])
     assert [r["headers"]["X-Correlation-ID"] for r in target.requests] == ["PO-8", "CONF-8"]
-    assert replay.bulk_progress(bulk)["done"] == 2
+    assert requests.bulk_progress(bulk)["done"] == 2
 
 
 def test_cancel_stops_what_is_not_sent(mes, alice):
     letters = [dead_letter(f"PO-{n}", order=str(n)) for n in range(3)]
     with Receiver() as target:
         mes(target)
-        bulk = replay.replay_selection(
+        bulk = requests.replay_selection(
             dead_letters=DeadLetter.objects.all(), requested_by=alice, selection={}
         )
-        assert replay.cancel_bulk(bulk, by=alice) == 3
-        replay.deliver_batch(list(Replay.objects.values_list("pk", flat=True)))
+        assert requests.cancel_bulk(bulk, by=alice) == 3
+        delivery.deliver_batch(list(Replay.objects.values_list("pk", flat=True)))
     assert target.requests == []
     assert {d.state for d in DeadLetter.objects.filter(pk__in=[x.pk for x in letters])} == {
         "investigating"
@@ -190,11 +191,11 @@ def test_sweep_requeues_a_replay_whose_worker_was_lost(mes, alice):
     letter = dead_letter("PO-10")
     with Receiver() as target:
         mes(target)
-        row = replay.request_replay(dead_letter=letter, requested_by=alice)
-        replay.claim([row.pk], token="dead-worker")
+        row = requests.request_replay(dead_letter=letter, requested_by=alice)
+        delivery.claim([row.pk], token="dead-worker")
         Replay.objects.filter(pk=row.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-        assert replay.sweep()["requeued"] == 1
-        assert replay.deliver_batch([row.pk])["succeeded"] == 1
+        assert sweep.sweep()["requeued"] == 1
+        assert delivery.deliver_batch([row.pk])["succeeded"] == 1
     letter.refresh_from_db()
     assert letter.state == "replayed" and len(target.requests) == 1
 
@@ -205,9 +206,9 @@ def test_the_per_system_limit_turns_away_a_task_when_all_slots_are_taken(mes, al
     mes_id = System.objects.get(code="MES").id
     with Receiver() as target:
         mes(target)
-        row = replay.request_replay(dead_letter=letter, requested_by=alice)
-        held = replay.acquire_slot(mes_id, "other-task")
-        assert replay.deliver_batch([row.pk])["busy"] == [row.pk]
-        replay.release_slot(held, "other-task")
-        assert replay.deliver_batch([row.pk])["succeeded"] == 1
+        row = requests.request_replay(dead_letter=letter, requested_by=alice)
+        held = slots.acquire_slot(mes_id, "other-task")
+        assert delivery.deliver_batch([row.pk])["busy"] == [row.pk]
+        slots.release_slot(held, "other-task")
+        assert delivery.deliver_batch([row.pk])["succeeded"] == 1
     assert len(target.requests) == 1

@@ -13,11 +13,13 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from integration_hub import replay
-from integration_hub.models import DeadLetter, Replay, System
+from integration_hub.models import System
+from monitoring.models import Replay
+from monitoring.replay import requests, sweep
 from tests.events import failed
 from tests.integration_hub.receivers import Receiver
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
+from tracing.models import DeadLetter
 
 LEASE = 3
 
@@ -96,7 +98,7 @@ def test_a_worker_killed_mid_bulk_loses_no_replay_and_duplicates_none(
         System.objects.filter(code="MES").update(replay_url=target.url)
         try:
             workers = {w: start_worker(w, queue, tmp_path) for w in ("a", "b")}
-            bulk = replay.replay_selection(
+            bulk = requests.replay_selection(
                 dead_letters=DeadLetter.objects.all(), requested_by=alice, selection={}
             )
             assert bulk.touched == n
@@ -111,7 +113,7 @@ def test_a_worker_killed_mid_bulk_loses_no_replay_and_duplicates_none(
             while time.monotonic() < deadline:
                 if not Replay.objects.filter(state__in=("queued", "sending", "held")).exists():
                     break
-                replay.sweep()
+                sweep.sweep()
                 time.sleep(1)
         finally:
             for proc in workers.values():

@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import call_command
 
-from monitoring import alerts
-from monitoring.alerts import deliver, evaluate_alerts
+from monitoring.alerts import delivery
+from monitoring.alerts.delivery import deliver
+from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import Alert, AlertChannel, AlertRule, Delivery
 from tests.monitoring.receivers import WebhookReceiver
 from tests.monitoring.test_alerts import NOW, stuck_release, stuck_rule
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
     calls = []
-    monkeypatch.setattr(alerts, "enqueue", lambda ids, countdown=None: calls.append(list(ids)))
+    monkeypatch.setattr(delivery, "enqueue", lambda ids, countdown=None: calls.append(list(ids)))
     return calls
 
 

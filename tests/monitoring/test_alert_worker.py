@@ -21,12 +21,13 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from monitoring.alerts import evaluate_alerts, requeue_deliveries
-from monitoring.channels.webhook import new_secret
+from monitoring.alerts.channels.webhook import new_secret
+from monitoring.alerts.delivery import requeue_deliveries
+from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import AlertChannel, AlertRule, Delivery
 from tests.events import event
 from tests.monitoring.receivers import WebhookReceiver
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
 
 
 def database_url():

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integration_hub.models import DeadLetter, Flow, System
-from monitoring import alerts
-from monitoring.alerts import deliver, evaluate_alerts, requeue_deliveries
-from monitoring.channels.webhook import new_secret
+from integration_hub.models import Flow, System
+from monitoring.alerts import conditions, delivery
+from monitoring.alerts.channels.webhook import new_secret
+from monitoring.alerts.delivery import claim, create_deliveries, deliver, requeue_deliveries
+from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import (
     SLO,
     Alert,
@@ -23,7 +24,8 @@ from monitoring.models import (
 )
 from tests.events import event
 from tests.monitoring.receivers import SMTPReceiver, WebhookReceiver, verify_standard_webhook
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
+from tracing.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -34,7 +36,7 @@ MIN = timedelta(minutes=1)
 def enqueued(monkeypatch):
     """Ids handed to the broker; the sending itself is driven by the test through deliver()."""
     calls = []
-    monkeypatch.setattr(alerts, "enqueue", lambda ids, countdown=None: calls.append(list(ids)))
+    monkeypatch.setattr(delivery, "enqueue", lambda ids, countdown=None: calls.append(list(ids)))
     return calls
 
 
@@ -383,10 +385,10 @@ def test_the_signature_follows_standard_webhooks_and_survives_rotation(hook, p10
     assert not verify_standard_webhook(old, headers, tampered)
 
     # Rotation: during the overlap both secrets sign, so receivers switch without a gap.
-    from monitoring.alert_api import rotate_secret
+    from monitoring.alerts.api.views import rotate_secret
 
     new = rotate_secret(channel, now=datetime.now(UTC))
-    from monitoring.alerts import queue_test_delivery
+    from monitoring.alerts.delivery import queue_test_delivery
 
     test = queue_test_delivery(AlertChannel.objects.get(pk=channel.pk))
     deliver(test.id)
@@ -416,7 +418,7 @@ def test_an_expired_lease_is_handed_back_and_a_lost_message_requeued(enqueued, h
     stuck_release()
     evaluate_alerts(NOW)
     delivery = Delivery.objects.get()
-    assert alerts.claim(delivery.id, NOW)  # a worker took it, then died
+    assert claim(delivery.id, NOW)  # a worker took it, then died
     assert requeue_deliveries(NOW + 30 * timedelta(seconds=1)) == []
     assert requeue_deliveries(NOW + MIN) == [delivery.id]
     assert deliver(delivery.id, NOW + MIN) == "sent"
@@ -431,7 +433,7 @@ def test_a_transition_is_never_queued_twice_for_a_channel(hook, p100):
     stuck_release()
     evaluate_alerts(NOW)
     transition = AlertTransition.objects.get()
-    assert alerts.create_deliveries([transition], NOW) == []
+    assert create_deliveries([transition], NOW) == []
     assert Delivery.objects.count() == 1
 
 
@@ -481,12 +483,12 @@ def test_silence_rules_read_the_latest_event_in_one_query(django_assert_num_quer
         )
     ingest_events([event("released", correlation_id="PO-1", at=NOW - MIN)], now=NOW - MIN)
     rules = list(AlertRule.objects.all())
-    ctx = alerts.Context({})
+    ctx = conditions.Context({})
     with django_assert_num_queries(1):  # ERP talked; the others are looked up only when silent
-        found = alerts.silence_conditions(rules[:1], NOW, ctx)
+        found = conditions.silence_conditions(rules[:1], NOW, ctx)
     assert found[rules[0].id] == []
     with django_assert_num_queries(4):  # one aggregate, then the three silent systems
-        found = alerts.silence_conditions(rules, NOW, ctx)
+        found = conditions.silence_conditions(rules, NOW, ctx)
     assert sum(len(c) for c in found.values()) == 3
 
 

@@ -8,11 +8,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from integration_hub.models import DeadLetter, Plant
-from monitoring import dashboard
-from monitoring.evaluation import run_evaluation
+from integration_hub.models import Plant
+from monitoring.dashboards import overview, windows
+from monitoring.slo.evaluation import run_evaluation
 from tests.events import event, failed
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
+from tracing.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -191,10 +192,10 @@ def test_dead_letters_are_counted_by_error_class_and_closed_ones_left_out(client
     client.force_login(bob)
     html = page(client, reverse("plant-overview", args=["P100"]))
     assert "/dead-letters/?plant=P100&amp;error_class=master_data" in html
-    groups = dashboard.dead_letters_by_class(Plant.objects.get(code="P100"))
+    groups = overview.dead_letters_by_class(Plant.objects.get(code="P100"))
     assert [(g["error_class"], g["count"]) for g in groups] == [("master_data", 1)]
     DeadLetter.objects.update(state="resolved")
-    assert dashboard.dead_letters_by_class(Plant.objects.get(code="P100")) == []
+    assert overview.dead_letters_by_class(Plant.objects.get(code="P100")) == []
 
 
 def test_completed_today_follows_the_plants_time_zone(p100):
@@ -206,8 +207,8 @@ def test_completed_today_follows_the_plants_time_zone(p100):
         release("PO-Y", yesterday_berlin, ack_after=5) + release("PO-T", today_berlin, ack_after=5),
         now=now,
     )
-    window = dashboard.Window("24h", now - timedelta(hours=24), now)
-    rows = {r.flow.code: r for r in dashboard.flow_rows(p100, window, now)}
+    window = windows.Window("24h", now - timedelta(hours=24), now)
+    rows = {r.flow.code: r for r in overview.flow_rows(p100, window, now)}
     assert rows["order_release"].completed_today == 1
 
 
@@ -300,7 +301,7 @@ def test_the_slo_page_lists_the_worst_transactions(client, bob, traffic):
 def test_time_ranges_are_read_in_the_plants_zone(params, key, error):
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     tz = Plant(timezone="Europe/Berlin").tzinfo
-    window, problem = dashboard.parse_window(params, tz, now)
+    window, problem = windows.parse_window(params, tz, now)
     assert window.key == key
     assert (problem is None) if error is None else (error in problem)
     if key == "custom":

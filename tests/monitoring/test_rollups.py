@@ -5,14 +5,14 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.apps import apps
 
-from monitoring import histogram, outcomes, rollups
-from monitoring.dashboard import Window, latency_buckets
+from monitoring.dashboards.tiles import latency_buckets
+from monitoring.dashboards.windows import Window
 from monitoring.models import SLO, HourRollup, Rollup
-from monitoring.slo import latency_percentiles, series
+from monitoring.slo import histogram, outcomes, rollups
+from monitoring.slo.figures import latency_percentiles, series
 from tests.events import event
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -200,13 +200,3 @@ def test_the_day_chart_has_one_bucket_per_hour_and_the_week_chart_six_hour_bucke
         assert all(s.minute == 0 and s.hour % step == (starts[0].hour % step) for s in starts)
         total = sum(t for _, t, _, _ in buckets)
         assert total == from_minutes(rows, [slo.id], p100.id, window.since, window.until)[1]
-
-
-def test_the_migration_builds_the_hours_of_existing_minutes(random_minutes):
-    from importlib import import_module
-
-    built = stored_hours()
-    HourRollup.objects.all().delete()
-    import_module("monitoring.migrations.0004_hour_rollups").build_hours(apps, None)
-    assert stored_hours() == built
-    assert len(built) > 100

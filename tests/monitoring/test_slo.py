@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 
-from integration_hub.models import DeadLetter, Flow, Plant, System
-from monitoring import outcomes
-from monitoring.evaluation import run_evaluation
+from integration_hub.models import Flow, Plant, System
 from monitoring.models import SLO, Rollup, SLOStatus, SLOThreshold, StuckSummary
-from monitoring.slo import evaluate_slos, latency_percentiles, status_from
+from monitoring.slo import outcomes
+from monitoring.slo.evaluation import run_evaluation
+from monitoring.slo.figures import evaluate_slos, latency_percentiles, status_from
 from tests.events import event, failed
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
+from tracing.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

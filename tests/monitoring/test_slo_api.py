@@ -6,7 +6,7 @@ import pytest
 
 from monitoring.models import SLO
 from tests.monitoring.test_slo import NOW, evaluate, hms, release
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
 
 pytestmark = pytest.mark.django_db
 FIELDS = {

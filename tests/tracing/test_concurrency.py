@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from tests.events import event
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
 from tracing.models import TraceEvent, Transaction
 
 

@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.events import event, failed
-from tracing.correlate import FOLDED_FIELDS
-from tracing.ingest import ingest_events
+from tracing.ingest.correlate import FOLDED_FIELDS
+from tracing.ingest.pipeline import ingest_events
 from tracing.models import Transaction
-from tracing.stuck import mark_stuck
+from tracing.transactions.stuck import mark_stuck
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

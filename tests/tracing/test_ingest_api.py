@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from integration_hub.models import ApiKey, DeadLetter, System
+from integration_hub.models import ApiKey, System
 from tests.events import event, failed, sample_events
-from tracing.models import BusinessKey, TraceEvent, Transaction
+from tracing.models import BusinessKey, DeadLetter, TraceEvent, Transaction
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/events"
@@ -291,7 +291,7 @@ def test_business_keys_are_indexed_for_search(post):
 def test_ingest_batch_runs_a_fixed_number_of_queries(
     p100, reporter_key, django_assert_max_num_queries
 ):
-    from tracing.ingest import ingest_events
+    from tracing.ingest.pipeline import ingest_events
 
     events = [event(correlation_id=f"PO-{i}", business_keys={"order": str(i)}) for i in range(200)]
     events += [failed("received", correlation_id=f"PO-{i}", payload={"i": i}) for i in range(50)]

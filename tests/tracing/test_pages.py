@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from tests.events import event, sample_events
-from tracing import charts
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
+from tracing.transactions import charts
 
 SAMPLES_RECEIVED = datetime(2026, 11, 20, 5, 56, tzinfo=UTC)  # just after the last sample
 

@@ -11,8 +11,9 @@ import pytest
 from django.core.management import call_command
 
 from integration_hub.models import ApiKey, Flow, Plant, System
-from tracing.contract import Catalog, validate_event
-from tracing.simulator import ApiRefused, Client, Runner, Simulator, Stats
+from tracing.ingest.contract import Catalog, validate_event
+from tracing.simulator.journeys import Simulator
+from tracing.simulator.sender import ApiRefused, Client, Runner, Stats
 
 START = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
 FIELDS = {

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.events import event, sample_events
-from tracing.ingest import ingest_events
+from tracing.ingest.pipeline import ingest_events
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/transactions"

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from integration_hub.models import System
-from monitoring.channels.webhook import new_secret
+from monitoring.alerts.channels.webhook import new_secret
 from monitoring.management.commands.webhook_receiver import DEFAULT_SECRET_FILE
 from monitoring.models import AlertChannel, AlertRule
 

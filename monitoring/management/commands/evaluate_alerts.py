@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from monitoring.alerts import evaluate_alerts
+from monitoring.alerts.lifecycle import evaluate_alerts
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
             "{deliveries} deliveries queued".format(**result)
         )
         if send:
-            from monitoring.alerts import deliver
+            from monitoring.alerts.delivery import deliver
             from monitoring.models import Delivery
 
             for pk in Delivery.objects.filter(state="pending").values_list("id", flat=True):

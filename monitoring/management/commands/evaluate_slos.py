@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from monitoring.evaluation import run_evaluation
 from monitoring.models import SLOStatus
+from monitoring.slo.evaluation import run_evaluation
 
 
 class Command(BaseCommand):

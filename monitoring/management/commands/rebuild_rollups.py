@@ -2,8 +2,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from monitoring import outcomes
-from monitoring.slo import evaluate_slos
+from monitoring.slo import outcomes
+from monitoring.slo.figures import evaluate_slos
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from integration_hub.management.receivers import serve_http
+from monitoring.management.receivers import serve_http
 
 DEFAULT_SECRET_FILE = "demo-webhook.secret"
 

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from integration_hub.models import ApiKey, Plant, code_validator
-from tracing.simulator import ApiRefused, Client, Runner, Simulator, wait_ready
+from tracing.simulator.journeys import Simulator
+from tracing.simulator.sender import ApiRefused, Client, Runner, wait_ready
 
 
 def ensure_plants(codes):

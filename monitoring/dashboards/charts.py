@@ -1,0 +1,291 @@
+"""Dashboard figures, built with plotly from selector output (monitoring/dashboard.py).
+
+Figures are dicts ready for json_script; the page draws them with the plotly.js the package
+ships. Backgrounds are transparent and text and grid colours are reset from the page's CSS
+variables when drawn, so one figure reads in the light and the dark theme; the data colours
+come from the theme the person chose (the `theme` cookie), defaulting to light.
+"""
+
+import functools
+import json
+from datetime import datetime
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from monitoring.slo import histogram
+
+PALETTES = {
+    "light": {
+        "ok": "#1a7f37",
+        "warn": "#9a6700",
+        "bad": "#c62828",
+        "p50": "#1f5fbf",
+        "p95": "#8250df",
+        "p99": "#b35900",
+        "volume": "rgba(91, 100, 112, 0.28)",
+        "text": "#5b6470",
+        "grid": "rgba(91, 100, 112, 0.22)",
+    },
+    "dark": {
+        "ok": "#4ac26b",
+        "warn": "#d4a72c",
+        "bad": "#ff6b6b",
+        "p50": "#6ea8ff",
+        "p95": "#c6a6ff",
+        "p99": "#f0a35e",
+        "volume": "rgba(154, 164, 177, 0.30)",
+        "text": "#9aa4b1",
+        "grid": "rgba(154, 164, 177, 0.22)",
+    },
+}
+
+
+FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+
+
+CONFIG = {"responsive": True, "displaylogo": False}
+
+
+def palette(theme):
+    return PALETTES.get(theme, PALETTES["light"])
+
+
+def _local(moment, tz):
+    """Wall-clock time in the plant's zone: plotly.js ignores UTC offsets in date strings."""
+    return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _layout(fig, colours, *, height, zone):
+    fig.update_layout(
+        height=height,
+        margin={"l": 64, "r": 64, "t": 12, "b": 40},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font={"family": FONT, "size": 13, "color": colours["text"]},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        hovermode="x unified",
+        hoverlabel={"align": "left"},
+    )
+    fig.update_xaxes(gridcolor=colours["grid"], zeroline=False)
+    fig.update_yaxes(gridcolor=colours["grid"], zeroline=False)
+    if zone:
+        fig.update_xaxes(title_text=f"Time ({zone})", row=None)
+
+
+def _as_dict(fig):
+    return json.loads(fig.to_json())
+
+
+def format_seconds(seconds):
+    """A latency for people: 850 ms, 42 s, 3.5 min, 2.1 h."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 100:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+@functools.lru_cache(maxsize=64)
+def _release_layout(theme, zone):
+    """The release chart's layout, built once per theme and zone (plotly's validation of a
+    whole figure costs tens of milliseconds; a wall screen asks every 15 s)."""
+    colours = palette(theme)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    _layout(fig, colours, height=320, zone=zone)
+    fig.update_yaxes(title_text="Latency (s)", type="log", dtick=1, secondary_y=False)
+    fig.update_yaxes(
+        title_text="Releases", secondary_y=True, showgrid=False, rangemode="tozero", tickformat=",d"
+    )
+    fig.update_layout(bargap=0.15)
+    return json.dumps(_as_dict(fig)["layout"])
+
+
+def release_figure(buckets, *, slo, tz, zone, theme="light"):
+    """Order release latency p50/p95/p99 (lines, left axis) and releases measured per bucket
+    (bars, right axis), with the SLO threshold as a dashed line."""
+    colours = palette(theme)
+    times = [_local(at, tz) for at, *_ in buckets]
+    traces = [
+        go.Bar(
+            x=times,
+            y=[total for _, total, _, _ in buckets],
+            name="Releases measured",
+            marker={"color": colours["volume"]},
+            hovertemplate="%{y} releases<extra></extra>",
+            yaxis="y2",
+        )
+    ]
+    for name, width in (("p50", 1.5), ("p95", 3), ("p99", 1.5)):
+        traces.append(
+            go.Scatter(
+                x=times,
+                y=[p[name] for *_, p in buckets],
+                name=name,
+                mode="lines+markers" if len(buckets) < 40 else "lines",
+                line={"color": colours[name], "width": width},
+                connectgaps=False,
+                hovertemplate=f"{name} %{{y:.3~s}}s<extra></extra>",
+                yaxis="y",
+            )
+        )
+    if slo is not None and slo.threshold_seconds and times:
+        # A trace, not a shape: shapes on a log axis with a secondary axis land on the wrong one.
+        traces.append(
+            go.Scatter(
+                x=[times[0], times[-1]],
+                y=[slo.threshold_seconds] * 2,
+                name=f"objective {format_seconds(slo.threshold_seconds)}",
+                mode="lines",
+                line={"color": colours["bad"], "dash": "dash", "width": 1.5},
+                hoverinfo="skip",
+                yaxis="y",
+            )
+        )
+    data = json.loads(go.Figure(data=traces).to_json())["data"]
+    return {"data": data, "layout": json.loads(_release_layout(theme, zone))}
+
+
+def slo_history_figure(points, *, slo, tz, zone, theme="light"):
+    """Attainment per hour against the objective (top) and burn rate per hour (bottom)."""
+    colours = palette(theme)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    times = [_local(_parse(p["at"]), tz) for p in points]
+    attainment = [None if p["attainment"] is None else p["attainment"] * 100 for p in points]
+    marker_colours = [
+        colours["ok"] if a is None or a >= slo.objective * 100 else colours["bad"]
+        for a in attainment
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=attainment,
+            name="Attainment",
+            mode="lines+markers",
+            line={"color": colours["p50"], "width": 2},
+            marker={"color": marker_colours, "size": 6},
+            customdata=[[p["good"], p["total"]] for p in points],
+            hovertemplate="%{y:.2f} % (%{customdata[0]}/%{customdata[1]} good)<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_hline(
+        y=slo.objective * 100,
+        line={"color": colours["ok"], "dash": "dash", "width": 1.5},
+        annotation_text=f"objective {slo.objective * 100:g} %",
+        annotation_position="bottom left",
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=times,
+            y=[p["burn_rate"] for p in points],
+            name="Burn rate",
+            marker={
+                "color": [
+                    colours["bad"]
+                    if p["burn_rate"] > 14.4
+                    else colours["warn"]
+                    if p["burn_rate"] > 1
+                    else colours["ok"]
+                    for p in points
+                ]
+            },
+            hovertemplate="burn rate %{y:.2f}×<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.add_hline(
+        y=1,
+        line={"color": colours["warn"], "dash": "dot", "width": 1},
+        annotation_text="1× (budget spent exactly over the window)",
+        annotation_position="top left",
+        row=2,
+        col=1,
+    )
+    _layout(fig, colours, height=440, zone=None)
+    fig.update_yaxes(title_text="Attainment (%)", row=1, col=1)
+    fig.update_yaxes(title_text="Burn rate (×)", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text=f"Time ({zone})", row=2, col=1)
+    fig.update_layout(showlegend=False)
+    return _as_dict(fig)
+
+
+def histogram_figure(merged, *, threshold, theme="light"):
+    """The latency histogram: one bar per bucket from the fastest to the slowest seen (empty
+    buckets included, so the shape reads true), green within the threshold, red past it."""
+    colours = palette(theme)
+    present = sorted(int(k) for k in merged)
+    keys = list(range(present[0], present[-1] + 1)) if present else []
+    uppers = [histogram.upper_edge(k) for k in keys]
+    labels = [f"≤ {format_seconds(up)}" for up in uppers]
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=[merged.get(str(k), 0) for k in keys],
+            marker={
+                "color": [
+                    colours["ok"] if not threshold or up <= threshold * 1.0001 else colours["bad"]
+                    for up in uppers
+                ]
+            },
+            hovertemplate="%{x}: %{y}<extra></extra>",
+            name="Items",
+        )
+    )
+    _layout(fig, colours, height=300, zone=None)
+    title = "Latency bucket (each about 12 % wide)"
+    if threshold:
+        title += f"; red: past the {format_seconds(threshold)} threshold"
+    fig.update_xaxes(type="category", title_text=title, tickangle=-45)
+    fig.update_yaxes(title_text="Items", rangemode="tozero")
+    fig.update_layout(hovermode="closest", showlegend=False, bargap=0.05)
+    return _as_dict(fig)
+
+
+def _parse(value):
+    return datetime.fromisoformat(value)
+
+
+# ── Sparklines (inline SVG: no script, cheap to refresh) ─────────────────────────────────────
+
+SPARK_W, SPARK_H = 240, 44
+
+
+def sparkline(points, objective):
+    """SVG coordinates for attainment per bucket: {'line', 'objective_y', 'bad': [(x, y)]}.
+
+    The vertical scale spans from the lowest attainment shown (or a little under the objective)
+    to 100 %, so a dip below the objective is visible even for a 99.5 % objective.
+    """
+    values = [(i, a) for i, (_, a, _) in enumerate(points) if a is not None]
+    if not values:
+        return None
+    low = min(min(a for _, a in values), objective - (1 - objective))
+    low = max(0.0, min(low, objective - 0.001))
+    span = 1.0 - low or 1.0
+    n = max(len(points) - 1, 1)
+
+    def y(a):
+        return round(2 + (SPARK_H - 4) * (1.0 - (a - low) / span), 1)
+
+    def x(i):
+        return round(SPARK_W * i / n, 1) if len(points) > 1 else SPARK_W / 2
+
+    coords = [(x(i), y(a)) for i, a in values]
+    return {
+        "line": " ".join(f"{cx},{cy}" for cx, cy in coords),
+        "objective_y": y(objective),
+        "bad": [(cx, cy) for (cx, cy), (_, a) in zip(coords, values, strict=True) if a < objective],
+        "width": SPARK_W,
+        "height": SPARK_H,
+    }

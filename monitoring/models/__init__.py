@@ -1,0 +1,56 @@
+"""Watching and acting: SLOs and rollups, alerts, triage records and replays."""
+
+from monitoring.models.alerts import (
+    SEVERITY_RANK,
+    Alert,
+    AlertChannel,
+    AlertRule,
+    AlertTransition,
+    Delivery,
+    Severity,
+)
+from monitoring.models.replay import (
+    ACTIVE_REPLAY_STATES,
+    Replay,
+    ReplayAttempt,
+    ReplaySlot,
+    ReplayState,
+)
+from monitoring.models.slo import (
+    SLO,
+    HourRollup,
+    Outcome,
+    Rollup,
+    RollupCounts,
+    SLOStatus,
+    SLOThreshold,
+    StuckSummary,
+    Watermark,
+)
+from monitoring.models.triage import BulkAction, PayloadEdit
+
+__all__ = [
+    "ACTIVE_REPLAY_STATES",
+    "SEVERITY_RANK",
+    "SLO",
+    "Alert",
+    "AlertChannel",
+    "AlertRule",
+    "AlertTransition",
+    "BulkAction",
+    "Delivery",
+    "HourRollup",
+    "Outcome",
+    "PayloadEdit",
+    "Replay",
+    "ReplayAttempt",
+    "ReplaySlot",
+    "ReplayState",
+    "Rollup",
+    "RollupCounts",
+    "SLOStatus",
+    "SLOThreshold",
+    "Severity",
+    "StuckSummary",
+    "Watermark",
+]

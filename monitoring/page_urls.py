@@ -1,9 +1,0 @@
-from django.urls import path
-
-from monitoring import views
-
-urlpatterns = [
-    path("plants/<str:code>/", views.plant_overview, name="plant-overview"),
-    path("plants/<str:code>/wall/", views.plant_wall, name="plant-wall"),
-    path("plants/<str:code>/slos/<slug:slug>/", views.plant_slo, name="plant-slo"),
-]

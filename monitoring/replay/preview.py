@@ -1,0 +1,133 @@
+"""What a replay would send: destination, headers, payload and the diff of an edit."""
+
+import difflib
+import json
+
+UNCHANGED = object()
+
+
+SENSITIVE = ("authorization", "cookie", "token", "secret", "api-key", "apikey", "password")
+
+
+class ReplayError(Exception):
+    """A replay that cannot be asked for; `field` names what is wrong, `status` the HTTP code."""
+
+    status = 409
+
+    def __init__(self, message, field="non_field_errors"):
+        super().__init__(message)
+        self.field = field
+
+
+class NoReplayEndpoint(ReplayError):
+    pass
+
+
+class NotReplayable(ReplayError):
+    pass
+
+
+class InvalidPayload(ReplayError):
+    status = 400
+
+
+# --- what would be sent --------------------------------------------------------------------
+
+
+def destination(letter):
+    """The system a replay goes to (the dead letter's target) with its registered endpoint."""
+    system = letter.target
+    if system is None:
+        raise NoReplayEndpoint(
+            "This dead letter names no target system, so there is nowhere to replay it to.",
+            "target",
+        )
+    if not system.replay_url:
+        raise NoReplayEndpoint(
+            f"{system.code} has no replay endpoint. Set its replay_url in the catalog "
+            f"(admin, or PATCH /api/v1/systems/{system.code}) and try again.",
+            "target",
+        )
+    return system
+
+
+def idempotency_key(dead_letter_id, version):
+    """Stable for one dead letter and payload version: a re-sent delivery carries the same key."""
+    return f"hub-dl-{dead_letter_id}-v{version}"
+
+
+def request_headers(*, system, key, correlation_id, mask=False):
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": key,
+        "X-Correlation-ID": correlation_id,
+        "User-Agent": "integration-hub-replay/1",
+    }
+    if system.replay_auth_header and system.replay_auth_value:
+        headers[system.replay_auth_header] = "********" if mask else system.replay_auth_value
+    return headers
+
+
+def mask_headers(headers):
+    """Headers for display: values of credentials replaced."""
+    return {
+        name: "********" if any(s in name.lower() for s in SENSITIVE) else value
+        for name, value in (headers or {}).items()
+    }
+
+
+def encode(payload):
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def pretty(payload):
+    return json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=False)
+
+
+def parse_payload(text):
+    """An edited payload typed by a person: JSON or InvalidPayload naming the line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidPayload(
+            f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.", "payload"
+        ) from None
+
+
+def payload_diff(original, edited):
+    lines = difflib.unified_diff(
+        pretty(original).splitlines(),
+        pretty(edited).splitlines(),
+        fromfile="original",
+        tofile="edited",
+        lineterm="",
+    )
+    return "\n".join(lines)
+
+
+def preview(letter, payload=UNCHANGED):
+    """Exactly what a replay would send now: URL, headers (secrets masked), body, and a diff."""
+    system = destination(letter)
+    edited = payload is not UNCHANGED and payload != letter.current_payload
+    body = payload if edited else letter.current_payload
+    version = letter.payload_version + 1 if edited else letter.payload_version
+    warnings = []
+    if letter.superseded_at:
+        warnings.append(
+            "Superseded: its transaction reached this milestone later. Replaying would send it "
+            "twice; resolve it instead unless you are sure."
+        )
+    return {
+        "method": "POST",
+        "url": system.replay_url,
+        "headers": request_headers(
+            system=system,
+            key=idempotency_key(letter.id, version),
+            correlation_id=letter.correlation_id,
+            mask=True,
+        ),
+        "body": pretty(body),
+        "payload_version": version,
+        "diff": payload_diff(letter.payload, body) if version > 1 else "",
+        "warnings": warnings,
+    }

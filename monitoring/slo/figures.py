@@ -1,0 +1,159 @@
+"""SLO evaluation from rollups: attainment, error budget, burn rates and status.
+
+Reads only rollup rows (one per minute, SLO and plant with data), so its cost grows with the
+number of minutes in the window, not with the number of events.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from monitoring.models import SLO, Rollup, SLOStatus
+from monitoring.slo import histogram, rollups
+
+BURN_WINDOWS = {
+    "5m": timedelta(minutes=5),
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "3d": timedelta(days=3),
+}
+# Google SRE workbook, multiwindow multi-burn-rate alerts (page, then ticket).
+PAGE_RULES = (("1h", "5m", 14.4), ("6h", "30m", 6.0))
+
+
+TICKET_RULES = (("3d", "6h", 1.0),)
+
+
+def burn_rate(bad, total, objective):
+    """How fast the error budget burns: 1.0 spends exactly the budget over the window."""
+    if not total:
+        return 0.0
+    return (bad / total) / (1 - objective)
+
+
+def status_from(burn_rates):
+    def fires(rules):
+        return any(burn_rates[a] > limit and burn_rates[b] > limit for a, b, limit in rules)
+
+    if fires(PAGE_RULES):
+        return SLOStatus.Status.BREACHING
+    if fires(TICKET_RULES):
+        return SLOStatus.Status.WARNING
+    return SLOStatus.Status.OK
+
+
+@dataclass
+class Figures:
+    """Good/total over the window and bad/total over each burn window, for one scope."""
+
+    good: int = 0
+    total: int = 0
+    windows: dict = field(default_factory=lambda: {name: [0, 0] for name in BURN_WINDOWS})
+
+    def add(self, row):
+        self.good += row["window_good"] or 0
+        self.total += row["window_total"] or 0
+        for name in BURN_WINDOWS:
+            self.windows[name][0] += row[f"bad_{name}"] or 0
+            self.windows[name][1] += row[f"total_{name}"] or 0
+
+    def merge(self, other):
+        self.good += other.good
+        self.total += other.total
+        for name, (bad, count) in other.windows.items():
+            self.windows[name][0] += bad
+            self.windows[name][1] += count
+
+    def status_row(self, slo, plant_id, now):
+        bad = self.total - self.good
+        budget = (1 - slo.objective) * self.total
+        rates = {
+            name: round(burn_rate(b, t, slo.objective), 4) for name, (b, t) in self.windows.items()
+        }
+        return SLOStatus(
+            slo=slo,
+            plant_id=plant_id,
+            good=self.good,
+            total=self.total,
+            attainment=self.good / self.total if self.total else None,
+            error_budget_total=budget,
+            error_budget_remaining=1 - bad / budget if budget else 1.0,
+            burn_rates=rates,
+            status=status_from(rates),
+            evaluated_at=now,
+        )
+
+
+def window_figures(slo, now):
+    """{plant_id: Figures} for the SLO's window, from one aggregate query over its rollups."""
+    start = now - timedelta(days=slo.window_days)
+    sums = {"window_good": Sum("good"), "window_total": Sum("total")}
+    for name, span in BURN_WINDOWS.items():
+        recent = Q(minute__gte=now - span)
+        sums[f"bad_{name}"] = Sum(F("total") - F("good"), filter=recent)
+        sums[f"total_{name}"] = Sum("total", filter=recent)
+    rows = Rollup.objects.filter(slo=slo, minute__gte=start, minute__lte=now)
+    if slo.plant_id:
+        rows = rows.filter(plant_id=slo.plant_id)
+    figures = {}
+    for row in rows.values("plant_id").annotate(**sums).order_by():
+        figures.setdefault(row["plant_id"], Figures()).add(row)
+    return figures
+
+
+def evaluate_slos(now=None):
+    """Evaluate every enabled SLO, per plant and overall, and store the status snapshots.
+
+    An SLO scoped to one plant has only that plant's row. Returns the stored rows.
+    """
+    now = now or timezone.now()
+    statuses = []
+    for slo in SLO.objects.filter(enabled=True).select_related("flow", "plant"):
+        per_plant = window_figures(slo, now)
+        for plant_id, figures in per_plant.items():
+            statuses.append(figures.status_row(slo, plant_id, now))
+        if slo.plant_id is None:
+            overall = Figures()
+            for figures in per_plant.values():
+                overall.merge(figures)
+            statuses.append(overall.status_row(slo, None, now))
+        elif slo.plant_id not in per_plant:
+            statuses.append(Figures().status_row(slo, slo.plant_id, now))
+    with transaction.atomic():
+        SLOStatus.objects.all().delete()
+        SLOStatus.objects.bulk_create(statuses)
+    return statuses
+
+
+def series(slo, *, plant_id=None, since, until):
+    """Hourly attainment and burn rate between two times, oldest first."""
+    hours = defaultdict(lambda: [0, 0])
+    found = rollups.rows(
+        [slo.id], plant_id=plant_id, since=since, until=until, with_histogram=False
+    )
+    for _, _, start, good, total, _ in found:
+        hour = hours[rollups.floor_hour(start)]
+        hour[0] += good
+        hour[1] += total
+    return [
+        {
+            "at": hour.isoformat(),
+            "good": good,
+            "total": total,
+            "attainment": good / total if total else None,
+            "burn_rate": round(burn_rate(total - good, total, slo.objective), 4),
+        }
+        for hour, (good, total) in sorted(hours.items())
+    ]
+
+
+def latency_percentiles(slo, *, plant_id=None, since, until):
+    """p50/p90/p95/p99 in seconds from the summed histograms of the range."""
+    return histogram.percentiles(
+        rollups.merged_histogram([slo.id], plant_id=plant_id, since=since, until=until)
+    )

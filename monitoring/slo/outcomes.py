@@ -1,0 +1,228 @@
+"""Outcomes: how each transaction or dead letter counts for each SLO, and the rollups over them.
+
+An item counts once: when its end is reached (good if within the threshold), or when the
+threshold passes without it (bad). Late events that move a milestone change the outcome, and
+the rollup minutes it left and joined are recomputed, so figures are corrected, not appended.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from monitoring.models import SLO, HourRollup, Outcome, Rollup, Watermark
+from monitoring.slo import histogram, rollups
+from tracing.models import DeadLetter, Transaction
+
+# Re-read what changed in the last minute too: a batch stamped before the watermark may commit
+# after it. Recomputing an unchanged outcome is harmless.
+COMMIT_LAG = timedelta(seconds=60)
+
+
+CHUNK = 2000
+
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Result:
+    at: datetime
+    good: bool
+    latency: float | None
+    pending: bool
+
+
+def _time(value):
+    return datetime.fromisoformat(value) if value else None
+
+
+def minute_of(moment):
+    return moment.replace(second=0, microsecond=0)
+
+
+def latency_result(start, end, threshold, now):
+    """Counted at the end if within the threshold, else (bad) when the threshold passed."""
+    if start is None:
+        return None
+    deadline = start + timedelta(seconds=threshold)
+    if end is not None:
+        latency = max(0.0, (end - start).total_seconds())
+        good = latency <= threshold
+        return Result(end if good else deadline, good, latency, False)
+    return Result(deadline, False, None, now < deadline)
+
+
+def transaction_result(slo, txn, threshold, now):
+    if slo.kind == SLO.Kind.SUCCESS:
+        if txn.failure_at is not None:
+            return Result(txn.failure_at, False, None, False)
+        if txn.completed_at is not None:
+            return Result(txn.completed_at, True, None, False)
+        return Result(txn.stuck_at, False, None, now < txn.stuck_at)
+    start = _time(txn.milestones.get(slo.start))
+    ends = [_time(txn.milestones[m]) for m in slo.ends if m in txn.milestones]
+    return latency_result(start, min(ends) if ends else None, threshold, now)
+
+
+def dead_letter_result(slo, letter, threshold, now):
+    return latency_result(letter.first_failed_at, letter.closed_at, threshold, now)
+
+
+class SLOSet:
+    """The enabled SLOs with their per-plant thresholds, indexed by what they measure."""
+
+    def __init__(self):
+        self.slos = list(
+            SLO.objects.filter(enabled=True).select_related("flow").prefetch_related("thresholds")
+        )
+        self.by_flow = defaultdict(list)
+        self.dead_letter_slos = []
+        for slo in self.slos:
+            slo.plant_thresholds = {t.plant_id: t.threshold_seconds for t in slo.thresholds.all()}
+            if slo.subject == SLO.Subject.DEAD_LETTERS:
+                self.dead_letter_slos.append(slo)
+            else:
+                self.by_flow[slo.flow_id].append(slo)
+
+    @staticmethod
+    def threshold(slo, plant_id):
+        return slo.plant_thresholds.get(plant_id, slo.threshold_seconds)
+
+    def results(self, item, now):
+        """(slo, result) for every SLO that measures this transaction or dead letter."""
+        if isinstance(item, DeadLetter):
+            slos, compute = self.dead_letter_slos, dead_letter_result
+        else:
+            slos, compute = self.by_flow.get(item.flow_id, ()), transaction_result
+        for slo in slos:
+            if slo.plant_id is None or slo.plant_id == item.plant_id:
+                result = compute(slo, item, self.threshold(slo, item.plant_id), now)
+                if result is not None:
+                    yield slo, result
+
+
+def apply_outcomes(items, slo_set, now):
+    """Upsert the outcomes of these items; return the (slo, plant, minute) rollups they touch."""
+    if not items:
+        return set()
+    kind = "dead_letter" if isinstance(items[0], DeadLetter) else "transaction"
+    ids = [item.id for item in items]
+    existing = {
+        (o.slo_id, getattr(o, f"{kind}_id")): o
+        for o in Outcome.objects.filter(**{f"{kind}_id__in": ids})
+    }
+    dirty, rows = set(), []
+    for item in items:
+        for slo, result in slo_set.results(item, now):
+            old = existing.get((slo.id, item.id))
+            new = (result.at, result.good, result.latency, result.pending)
+            if old is not None and (old.at, old.good, old.latency, old.pending) == new:
+                continue
+            if old is not None and not old.pending:
+                dirty.add((slo.id, old.plant_id, old.minute))
+            if not result.pending:
+                dirty.add((slo.id, item.plant_id, minute_of(result.at)))
+            rows.append(
+                Outcome(
+                    slo_id=slo.id,
+                    plant_id=item.plant_id,
+                    at=result.at,
+                    minute=minute_of(result.at),
+                    good=result.good,
+                    latency=result.latency,
+                    pending=result.pending,
+                    **{f"{kind}_id": item.id},
+                )
+            )
+    if rows:
+        Outcome.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["slo", kind],
+            update_fields=["plant", "at", "minute", "good", "latency", "pending"],
+        )
+    return dirty
+
+
+def recompute_rollups(dirty):
+    """Rebuild the given (slo, plant, minute) rollup rows from their outcomes, then the hourly
+    rollups that hold them."""
+    groups = defaultdict(set)
+    for slo_id, plant_id, minute in dirty:
+        groups[(slo_id, plant_id)].add(minute)
+    for (slo_id, plant_id), minutes in groups.items():
+        sums = {
+            m: Rollup(slo_id=slo_id, plant_id=plant_id, minute=m, histogram={}) for m in minutes
+        }
+        minute_list = sorted(minutes)
+        for start in range(0, len(minute_list), 500):
+            chunk = minute_list[start : start + 500]
+            outcomes = Outcome.objects.filter(
+                slo_id=slo_id, plant_id=plant_id, minute__in=chunk, pending=False
+            ).values_list("minute", "good", "latency")
+            for minute, good, latency in outcomes.iterator(chunk_size=5000):
+                row = sums[minute]
+                row.total += 1
+                row.good += good
+                if latency is not None:
+                    histogram.add(row.histogram, latency)
+        rollups.store(Rollup, "minute", slo_id, plant_id, sums)
+    rollups.recompute_hours({(s, p, rollups.floor_hour(m)) for s, p, m in dirty})
+
+
+def _changed_items(model, since, due_ids, flows):
+    qs = model.objects.filter(Q(updated_at__gte=since) | Q(id__in=due_ids))
+    if flows is not None:
+        qs = qs.filter(flow_id__in=flows)
+    return qs.order_by("id")
+
+
+def refresh(now=None, *, progress=None):
+    """Bring outcomes and rollups up to date with what changed since the last run.
+
+    Looks at transactions and dead letters updated since the watermark (less COMMIT_LAG) and
+    at pending outcomes whose threshold has passed. Returns how many rollup rows it recomputed.
+    """
+    now = now or timezone.now()
+    mark, _ = Watermark.objects.get_or_create(name="outcomes", defaults={"at": EPOCH})
+    since = mark.at - COMMIT_LAG
+    slo_set = SLOSet()
+    due = Outcome.objects.filter(pending=True, at__lte=now)
+    due_txns = due.filter(transaction__isnull=False).values("transaction_id")
+    due_letters = due.filter(dead_letter__isnull=False).values("dead_letter_id")
+    dirty, done = set(), 0
+    sources = [
+        (Transaction, due_txns, list(slo_set.by_flow)),
+        (DeadLetter, due_letters, None),
+    ]
+    for model, due_ids, flows in sources:
+        if model is DeadLetter and not slo_set.dead_letter_slos:
+            continue
+        batch = []
+        for item in _changed_items(model, since, due_ids, flows).iterator(chunk_size=CHUNK):
+            batch.append(item)
+            if len(batch) >= CHUNK:
+                dirty |= apply_outcomes(batch, slo_set, now)
+                done += len(batch)
+                batch = []
+                if progress:
+                    progress(done)
+        dirty |= apply_outcomes(batch, slo_set, now)
+        done += len(batch)
+    recompute_rollups(dirty)
+    Watermark.objects.filter(pk=mark.pk).update(at=now)
+    return len(dirty)
+
+
+def rebuild(now=None, *, progress=None):
+    """Recompute every outcome and rollup from the transactions and dead letters."""
+    with transaction.atomic():
+        Outcome.objects.all().delete()
+        Rollup.objects.all().delete()
+        HourRollup.objects.all().delete()
+        Watermark.objects.update_or_create(name="outcomes", defaults={"at": EPOCH})
+    return refresh(now, progress=progress)

@@ -1,0 +1,153 @@
+"""Acting on dead letters: close, assign and bulk actions, checked and audited."""
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integration_hub.access import can_triage
+from monitoring.models import BulkAction
+from monitoring.replay.ordering import release_held
+from monitoring.replay.requests import replay_selection
+from monitoring.triage.selectors import InvalidFilter
+from tracing.models import DeadLetter, DeadLetterChange
+
+BULK_ACTIONS = ("replay", "resolve", "discard", "assign")
+
+
+class NotAllowed(PermissionError):
+    """The person may read but not act (supervisors), or acts on what they cannot see."""
+
+
+# --- acting --------------------------------------------------------------------------------
+
+
+def ensure_can_act(user):
+    if not can_triage(user):
+        raise NotAllowed("Only analysts and admins may act on dead letters; you may read them.")
+
+
+def assignee_from(username):
+    """The person a dead letter is assigned to ('' or None: nobody)."""
+    if not username:
+        return None
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise InvalidFilter("assignee", f"No active user {username!r}.")
+    return user
+
+
+def close(letters, *, state, by, reason, now=None):
+    """Resolve or discard open dead letters (not those a replay holds); return how many."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidFilter("reason", f"Say why they are {state}.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            DeadLetter.objects.select_for_update()
+            .filter(id__in=letters.values("id"), state__in=("new", "investigating"))
+            .values_list("id", "state", "business_key")
+        )
+        ids = [i for i, _, _ in rows]
+        for start in range(0, len(ids), 1000):
+            DeadLetter.objects.filter(
+                id__in=ids[start : start + 1000], state__in=("new", "investigating")
+            ).update(state=state, closed_at=now, updated_at=now)
+        DeadLetterChange.objects.bulk_create(
+            [
+                DeadLetterChange(
+                    dead_letter_id=i,
+                    at=now,
+                    by=by,
+                    kind="state",
+                    from_state=old,
+                    to_state=state,
+                    text=reason,
+                )  # fmt: skip
+                for i, old, _ in rows
+            ],
+            batch_size=1000,
+        )
+        release_held({key for _, _, key in rows if key}, now=now)
+    return len(ids)
+
+
+def assign(letters, *, assignee, by, now=None):
+    """Assign open dead letters to a person (or nobody); return how many."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            DeadLetter.objects.select_for_update()
+            .filter(id__in=letters.values("id"), state__in=DeadLetter.OPEN_STATES)
+            .values_list("id", "state")
+        )
+        ids = [i for i, _ in rows]
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            DeadLetter.objects.filter(id__in=chunk).update(assignee=assignee, updated_at=now)
+            if assignee is not None:
+                DeadLetter.objects.filter(id__in=chunk, state="new").update(state="investigating")
+        DeadLetterChange.objects.bulk_create(
+            [
+                DeadLetterChange(
+                    dead_letter_id=i,
+                    at=now,
+                    by=by,
+                    kind="assign",
+                    from_state=old,
+                    to_state="investigating" if old == "new" and assignee else old,
+                    assignee=assignee,
+                )  # fmt: skip
+                for i, old in rows
+            ],
+            batch_size=1000,
+        )
+    return len(ids)
+
+
+def bulk(*, action, letters, by, reason="", assignee=None, selection=None, now=None):
+    """Run a bulk action on a selection; return the BulkAction (its handle to follow progress)."""
+    ensure_can_act(by)
+    now = now or timezone.now()
+    if action not in BULK_ACTIONS:
+        raise InvalidFilter("action", f"Choose one of: {', '.join(BULK_ACTIONS)}.")
+    if action == "replay":
+        return replay_selection(
+            dead_letters=letters, requested_by=by, reason=reason, selection=selection, now=now
+        )
+    if action in ("resolve", "discard"):
+        touched = close(
+            letters, state="resolved" if action == "resolve" else "discarded", by=by,
+            reason=reason, now=now,
+        )  # fmt: skip
+    else:
+        touched = assign(letters, assignee=assignee, by=by, now=now)
+    return BulkAction.objects.create(
+        action=action, requested_by=by, requested_at=now, selection=selection or {},
+        reason=reason, touched=touched,
+    )  # fmt: skip
+
+
+def preview_count(*, action, letters):
+    """How many dead letters a bulk action would touch (for the confirmation), and why not."""
+    open_letters = letters.filter(state__in=("new", "investigating"))
+    if action == "replay":
+        open_count = open_letters.count()
+        superseded = open_letters.filter(superseded_at__isnull=False).count()
+        no_endpoint = (
+            open_letters.filter(superseded_at__isnull=True)
+            .filter(Q(target__isnull=True) | Q(target__replay_url=""))
+            .count()
+        )
+        return {
+            "touch": open_count - superseded - no_endpoint,
+            "superseded": superseded,
+            "no_replay_endpoint": no_endpoint,
+            "not_open": letters.count() - open_count,
+        }
+    if action == "assign":
+        touch = letters.filter(state__in=DeadLetter.OPEN_STATES).count()
+    else:
+        touch = open_letters.count()
+    return {"touch": touch, "not_open": letters.count() - touch}

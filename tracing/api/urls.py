@@ -1,0 +1,14 @@
+from django.urls import path
+
+from tracing.api import views
+from tracing.ingest import http
+
+urlpatterns = [
+    path("api/v1/events", http.events_endpoint, name="ingest-events"),
+    path("api/v1/transactions", views.TransactionList.as_view(), name="api-transactions"),
+    path(
+        "api/v1/transactions/<str:flow>/<path:correlation_id>",
+        views.TransactionDetail.as_view(),
+        name="api-transaction",
+    ),
+]

@@ -1,0 +1,75 @@
+"""Superseded: an open dead letter whose transaction later reached its milestone (replaying it
+would post twice)."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from tracing.models import DeadLetter, DeadLetterChange
+
+# --- superseded ----------------------------------------------------------------------------
+
+
+def _time_of(value):
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def is_superseded(letter, txn, milestones):
+    """Whether the transaction reached the letter's milestone (or a later one) after it failed."""
+    if txn is None or not letter.step or letter.step not in milestones:
+        return False
+    reached = txn.milestones_last_ok or {}
+    later = milestones[milestones.index(letter.step) :]
+    return any(_time_of(reached[m]) > letter.last_failed_at for m in later if m in reached)
+
+
+def mark_superseded(queryset=None, *, now=None, chunk=1000):
+    """Mark open dead letters whose transaction has since reached their milestone; return ids.
+
+    Looks only at open letters not yet marked whose transaction changed after they failed.
+    """
+    from django.db.models import F
+
+    now = now or timezone.now()
+    qs = DeadLetter.objects.all() if queryset is None else queryset
+    qs = (
+        qs.filter(
+            state__in=DeadLetter.OPEN_STATES,
+            superseded_at__isnull=True,
+            transaction__isnull=False,
+            transaction__updated_at__gt=F("last_failed_at"),
+        )
+        .select_related("transaction", "flow")
+        .only(
+            "id",
+            "state",
+            "step",
+            "last_failed_at",
+            "flow__milestones",
+            "transaction__milestones_last_ok",
+            "transaction__updated_at",
+        )  # fmt: skip
+        .order_by("id")
+    )
+    marked = [
+        letter.id
+        for letter in qs.iterator(chunk_size=chunk)
+        if is_superseded(letter, letter.transaction, letter.flow.milestones)
+    ]
+    for start in range(0, len(marked), chunk):
+        ids = marked[start : start + chunk]
+        with transaction.atomic():
+            DeadLetter.objects.filter(id__in=ids, superseded_at__isnull=True).update(
+                superseded_at=now, updated_at=now
+            )
+            DeadLetterChange.objects.bulk_create(
+                DeadLetterChange(
+                    dead_letter_id=i,
+                    at=now,
+                    kind="superseded",
+                    text="Its transaction reached this milestone after it failed.",
+                )  # fmt: skip
+                for i in ids
+            )
+    return marked

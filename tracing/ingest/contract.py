@@ -1,0 +1,323 @@
+"""The canonical trace event: validation of one reported event against the contract and catalog.
+
+Hand-written rather than a DRF serializer per object: it runs on every event of every batch.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from integration_hub.models import Flow, Plant, System
+from tracing.models import FAILURE_STATUSES, EventStatus
+
+MAX_ID = 128
+
+
+MAX_KEYS = 16
+
+
+MAX_ATTRIBUTES = 64
+
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+MAX_KEY_NAME = 64
+
+
+MAX_KEY_VALUE = 256
+
+
+MAX_ERROR_MESSAGE = 4000
+
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+ERROR_CLASSES = ("transient", "business_rule", "schema", "master_data", "unknown")
+
+
+STATUSES = tuple(EventStatus.values)
+
+
+FIELDS = frozenset(
+    {
+        "event_id", "correlation_id", "flow", "step", "source", "target", "plant", "status",
+        "occurred_at", "business_keys", "error", "payload", "attributes",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FlowInfo:
+    id: int
+    code: str
+    milestones: tuple
+    completing: frozenset
+    stuck_after: timedelta
+
+
+class Catalog:
+    """Codes → ids for one request: three small queries, then dictionary lookups."""
+
+    def __init__(self):
+        self.flows = {
+            f.code: FlowInfo(
+                f.id, f.code, tuple(f.milestones), frozenset(f.completing_milestones), f.stuck_after
+            )
+            for f in Flow.objects.all()
+        }
+        self.flows_by_id = {f.id: f for f in self.flows.values()}
+        self.systems = dict(System.objects.values_list("code", "id"))
+        self.plants = dict(Plant.objects.values_list("code", "id"))
+
+    @staticmethod
+    def valid(values):
+        return ", ".join(sorted(values)) or "none registered"
+
+
+@dataclass(slots=True)
+class CleanEvent:
+    event_id: str
+    correlation_id: str
+    flow: FlowInfo
+    step: str
+    source_id: int
+    target_id: int | None
+    plant_id: int
+    status: str
+    occurred_at: datetime
+    business_keys: dict
+    error_class: str
+    error_code: str
+    error_message: str
+    payload_json: str | None
+    attributes_json: str | None
+    raw: dict
+    transaction_id: int | None = None
+
+    @property
+    def is_failure(self):
+        return self.status in FAILURE_STATUSES
+
+
+def _id_field(event, name, errors, required=True):
+    value = event.get(name)
+    if value is None:
+        if required:
+            errors[name] = ["This field is required."]
+        return None
+    if not isinstance(value, str):
+        errors[name] = [f"Must be a string, not {type(value).__name__}."]
+    elif not 1 <= len(value) <= MAX_ID:
+        errors[name] = [f"Must be 1-{MAX_ID} characters long."]
+    elif "\x00" in value:
+        errors[name] = ["Must not contain NUL characters."]
+    else:
+        return value
+    return None
+
+
+def _code(event, name, known, errors, required=True):
+    value = event.get(name)
+    if value is None:
+        if required:
+            errors[name] = ["This field is required."]
+        return None
+    if not isinstance(value, str):
+        errors[name] = [f"Must be a string code, not {type(value).__name__}."]
+        return None
+    if value not in known:
+        errors[name] = [f"Unknown {name} {value[:64]!r}; valid: {Catalog.valid(known)}."]
+        return None
+    return known[value]
+
+
+def _occurred_at(event, now, errors):
+    value = event.get("occurred_at")
+    if value is None:
+        errors["occurred_at"] = ["This field is required."]
+        return None
+    if not isinstance(value, str):
+        errors["occurred_at"] = ["Must be an RFC 3339 string such as 2026-11-20T06:00:05+01:00."]
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        errors["occurred_at"] = [
+            f"{value[:64]!r} is not RFC 3339 (e.g. 2026-11-20T06:00:05+01:00)."
+        ]
+        return None
+    if parsed.tzinfo is None:
+        errors["occurred_at"] = ["Must carry a UTC offset (Z or +01:00)."]
+        return None
+    parsed = parsed.astimezone(UTC)
+    if parsed > now + FUTURE_TOLERANCE:
+        errors["occurred_at"] = [
+            f"{value} is more than 5 minutes ahead of the server clock ({now.isoformat()})."
+        ]
+        return None
+    return parsed
+
+
+def _string_map(event, name, limit, errors):
+    value = event.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors[name] = [f"Must be an object of string to string, not {type(value).__name__}."]
+        return None
+    if len(value) > limit:
+        errors[name] = [f"At most {limit} keys; got {len(value)}."]
+        return None
+    problems = []
+    for key, val in value.items():
+        if not isinstance(val, str):
+            problems.append(f"{key!r}: value must be a string, not {type(val).__name__}.")
+        elif not 0 < len(key) <= MAX_KEY_NAME or not 0 < len(val) <= MAX_KEY_VALUE:
+            problems.append(
+                f"{key[:64]!r}: names 1-{MAX_KEY_NAME}, values 1-{MAX_KEY_VALUE} characters."
+            )
+        elif "\x00" in key or "\x00" in val:
+            problems.append(f"{key[:64]!r}: must not contain NUL characters.")
+    if problems:
+        errors[name] = problems
+        return None
+    return value
+
+
+def _error(event, status, errors):
+    value = event.get("error")
+    if value is None:
+        if status in FAILURE_STATUSES:
+            errors["error"] = [f"Required when status is {status}: {{class, code, message}}."]
+            return None
+        return ("", "", "")
+    if not isinstance(value, dict):
+        errors["error"] = ["Must be an object {class, code, message}."]
+        return None
+    problems = []
+    klass = value.get("class")
+    if klass not in ERROR_CLASSES:
+        problems.append(f"class must be one of {', '.join(ERROR_CLASSES)}; got {klass!r}.")
+    code = value.get("code", "")
+    if not isinstance(code, str) or len(code) > 128:
+        problems.append("code must be a string of at most 128 characters.")
+    message = value.get("message", "")
+    if not isinstance(message, str) or len(message) > MAX_ERROR_MESSAGE:
+        problems.append(f"message must be a string of at most {MAX_ERROR_MESSAGE} characters.")
+    unknown = set(value) - {"class", "code", "message"}
+    if unknown:
+        problems.append(
+            f"unknown keys {', '.join(sorted(unknown))}; allowed: class, code, message."
+        )
+    if not problems and ("\x00" in code or "\x00" in message):
+        problems.append("must not contain NUL characters.")
+    if problems:
+        errors["error"] = problems
+        return None
+    return (klass, code, message)
+
+
+def _json_blob(event, name, errors, *, max_bytes=None, max_keys=None):
+    if name not in event or event[name] is None:
+        return None
+    value = event[name]
+    if max_keys is not None:
+        if not isinstance(value, dict):
+            errors[name] = [f"Must be an object, not {type(value).__name__}."]
+            return None
+        if len(value) > max_keys:
+            errors[name] = [f"At most {max_keys} keys; got {len(value)}."]
+            return None
+    try:
+        blob = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        errors[name] = [f"Not encodable as JSON: {exc}."]
+        return None
+    if max_bytes is not None and len(blob) > max_bytes:
+        errors[name] = [f"At most {max_bytes // 1024} KiB; got {len(blob) // 1024} KiB."]
+        return None
+    if b"\\u0000" in blob:
+        errors[name] = ["Must not contain NUL characters (\\u0000)."]
+        return None
+    return blob.decode()
+
+
+def validate_event(event, *, catalog, now, api_key=None):
+    """Return (CleanEvent, None) or (None, {field: [messages]}), checking every field."""
+    if not isinstance(event, dict):
+        return None, {
+            "non_field_errors": [f"Each event must be an object, not {type(event).__name__}."]
+        }
+    errors = {}
+    unknown = set(event) - FIELDS
+    if unknown:
+        errors["non_field_errors"] = [
+            f"Unknown fields {', '.join(sorted(unknown)[:10])}; "
+            f"allowed: {', '.join(sorted(FIELDS))}."
+        ]
+    event_id = _id_field(event, "event_id", errors)
+    correlation_id = _id_field(event, "correlation_id", errors)
+    flow = None
+    flow_code = event.get("flow")
+    if flow_code is None:
+        errors["flow"] = ["This field is required."]
+    elif not isinstance(flow_code, str) or flow_code not in catalog.flows:
+        errors["flow"] = [
+            f"Unknown flow {str(flow_code)[:64]!r}; valid: {Catalog.valid(catalog.flows)}."
+        ]
+    else:
+        flow = catalog.flows[flow_code]
+    step = event.get("step")
+    if step is None:
+        errors["step"] = ["This field is required."]
+    elif flow is not None and step not in flow.milestones:
+        errors["step"] = [
+            f"{str(step)[:64]!r} is not a milestone of {flow.code}; "
+            f"valid: {', '.join(flow.milestones)}."
+        ]
+    source_id = _code(event, "source", catalog.systems, errors)
+    target_id = _code(event, "target", catalog.systems, errors, required=False)
+    plant_id = _code(event, "plant", catalog.plants, errors)
+    status = event.get("status", EventStatus.OK)
+    if status not in STATUSES:
+        errors["status"] = [f"Must be one of {', '.join(STATUSES)}; got {str(status)[:32]!r}."]
+    occurred_at = _occurred_at(event, now, errors)
+    business_keys = _string_map(event, "business_keys", MAX_KEYS, errors)
+    error = _error(event, status, errors)
+    payload_json = _json_blob(event, "payload", errors, max_bytes=MAX_PAYLOAD_BYTES)
+    attributes_json = _json_blob(event, "attributes", errors, max_keys=MAX_ATTRIBUTES)
+    if (
+        api_key is not None
+        and "source" not in errors
+        and "plant" not in errors
+        and not api_key.allows(system_code=event["source"], plant_code=event["plant"])
+    ):
+        errors["source"] = [
+            f"This API key may not report for source {event['source']} at plant {event['plant']}."
+        ]
+    if errors:
+        return None, errors
+    return (
+        CleanEvent(
+            event_id=event_id,
+            correlation_id=correlation_id,
+            flow=flow,
+            step=step,
+            source_id=source_id,
+            target_id=target_id,
+            plant_id=plant_id,
+            status=status,
+            occurred_at=occurred_at,
+            business_keys=business_keys,
+            error_class=error[0],
+            error_code=error[1],
+            error_message=error[2],
+            payload_json=payload_json,
+            attributes_json=attributes_json,
+            raw=event,
+        ),
+        None,
+    )

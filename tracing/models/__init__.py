@@ -1,0 +1,23 @@
+"""What happened: trace events, transactions and their business keys, and dead letters."""
+
+from tracing.models.dead_letters import DeadLetter, DeadLetterChange, DeadLetterState
+from tracing.models.events import (
+    FAILURE_STATUSES,
+    BusinessKey,
+    EventStatus,
+    TraceEvent,
+    Transaction,
+    TransactionState,
+)
+
+__all__ = [
+    "FAILURE_STATUSES",
+    "BusinessKey",
+    "DeadLetter",
+    "DeadLetterChange",
+    "DeadLetterState",
+    "EventStatus",
+    "TraceEvent",
+    "Transaction",
+    "TransactionState",
+]
