@@ -1,46 +1,15 @@
-"""Who may see and do what. Roles are groups: supervisor (reads their plants), analyst (also
-triages and replays dead letters of their plants), admin (everything, configuration)."""
+"""Which plants a person may see; their role decides the rest (`integration_hub.roles`)."""
 
-SUPERVISOR, ANALYST, ADMIN = "supervisor", "analyst", "admin"
-ROLES = (SUPERVISOR, ANALYST, ADMIN)
-
-
-def _groups(user):
-    if not hasattr(user, "_role_names"):
-        user._role_names = (
-            set(user.groups.values_list("name", flat=True)) if user.is_authenticated else set()
-        )
-    return user._role_names
-
-
-def sees_all_plants(user):
-    """Admins (superusers, staff, or the admin group) see every plant."""
-    return bool(
-        user
-        and user.is_authenticated
-        and (user.is_superuser or user.is_staff or ADMIN in _groups(user))
-    )
-
-
-def can_triage(user):
-    """Analysts and admins may act on dead letters; supervisors only read."""
-    return bool(
-        user
-        and user.is_authenticated
-        and (sees_all_plants(user) or user.has_perm("tracing.replay_deadletter"))
-    )
+from integration_hub.models import Plant
+from integration_hub.roles import sees_all_plants
 
 
 def visible_plant_ids(user):
-    from integration_hub.models import Plant
-
     return set(Plant.objects.for_user(user).values_list("id", flat=True))
 
 
 def sees_overall_figures(user):
     """Figures across all plants are shown only to people who may see every plant."""
-    from integration_hub.models import Plant
-
     return sees_all_plants(user) or visible_plant_ids(user) == set(
         Plant.objects.values_list("id", flat=True)
     )

@@ -12,6 +12,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from integration_hub.roles import sees_all_plants
+
 code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$",
     "Use 1-32 letters, digits, '_', '.' or '-', starting with a letter or digit.",
@@ -26,8 +28,6 @@ def validate_timezone(value):
 class PlantQuerySet(models.QuerySet):
     def for_user(self, user):
         """The plants a person may see: all for admins, else the plants they are assigned to."""
-        from integration_hub.access import sees_all_plants
-
         if sees_all_plants(user):
             return self
         if not user.is_authenticated:
@@ -245,8 +245,6 @@ class PlantScopedQuerySet(models.QuerySet):
     """Rows that belong to a plant: `for_user` keeps those of the plants a person may see."""
 
     def for_user(self, user):
-        from integration_hub.access import sees_all_plants
-
         if sees_all_plants(user):
             return self
         return self.filter(plant__in=Plant.objects.for_user(user))

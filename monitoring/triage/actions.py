@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integration_hub.access import can_triage
+from integration_hub.roles import can_triage
 from monitoring.models import BulkAction
 from monitoring.replay.ordering import release_held
 from monitoring.replay.requests import replay_selection

@@ -13,14 +13,12 @@ from django.utils import timezone
 
 from integration_hub.models import Flow, Plant, System
 from monitoring.triage.impact import group_impact
+from tracing.ingest.contract import ERROR_CLASSES
 from tracing.models import BusinessKey, DeadLetter, DeadLetterState
 
 FILTERS = (
     "plant", "flow", "target", "state", "error_class", "fingerprint", "age", "assignee", "q",
 )  # fmt: skip
-
-
-ERROR_CLASSES = ("transient", "business_rule", "schema", "master_data", "unknown")
 
 
 STATE_CHOICES = ("open", "all", *DeadLetterState.values)

@@ -4,14 +4,15 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from integration_hub.access import can_triage
 from integration_hub.models import Flow, Plant, System
+from integration_hub.roles import can_triage
 from monitoring.models import BulkAction
 from monitoring.replay import ordering, preview, requests
 from monitoring.triage import actions, selectors, states
@@ -94,8 +95,6 @@ def detail(request, pk):
         _require_triage(request)
         _act_on(request, letter)
         return redirect("dead-letter", pk=letter.pk)
-    from django.contrib.auth import get_user_model
-
     return render(
         request,
         "deadletters/detail.html",
@@ -248,8 +247,6 @@ def bulk_confirm(request):
 
 
 def _people():
-    from django.contrib.auth import get_user_model
-
     return get_user_model().objects.filter(is_active=True).order_by("username")
 
 

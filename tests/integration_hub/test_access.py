@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from integration_hub.access import can_triage
+from integration_hub.roles import can_triage
 from monitoring.slo.evaluation import run_evaluation
 from tests.events import sample_events
 from tracing.ingest.pipeline import ingest_events

@@ -10,9 +10,6 @@ ORDERING_KEYS = (
 )  # fmt: skip
 
 
-ERROR_CLASSES = ("transient", "business_rule", "schema", "master_data", "unknown")
-
-
 def business_key_of(keys):
     """The identifying "name:value" a bulk replay orders by, or ""."""
     for name in ORDERING_KEYS:

@@ -8,9 +8,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integration_hub.models import Flow, Plant, System
-from tracing.dead_letters.capture import ERROR_CLASSES, business_key_of
+from tracing.dead_letters.capture import business_key_of
 from tracing.dead_letters.fingerprint import fingerprint
-from tracing.models import DeadLetter
+from tracing.ingest.contract import ERROR_CLASSES
+from tracing.models import DeadLetter, Transaction
 
 # --- direct reports ------------------------------------------------------------------------
 
@@ -159,8 +160,6 @@ def clean_report(data, *, api_key=None, now=None):
 
 def report_dead_letter(data, *, api_key=None, now=None):
     """Store a dead letter that middleware reports directly; idempotent on its `id`."""
-    from tracing.models import Transaction
-
     now = now or timezone.now()
     values = clean_report(data, api_key=api_key, now=now)
     existing = DeadLetter.objects.filter(external_id=values["external_id"]).first()

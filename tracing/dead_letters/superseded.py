@@ -4,6 +4,7 @@ would post twice)."""
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from tracing.models import DeadLetter, DeadLetterChange
@@ -29,8 +30,6 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
 
     Looks only at open letters not yet marked whose transaction changed after they failed.
     """
-    from django.db.models import F
-
     now = now or timezone.now()
     qs = DeadLetter.objects.all() if queryset is None else queryset
     qs = (

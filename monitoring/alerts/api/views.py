@@ -12,9 +12,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integration_hub.access import sees_all_plants
 from integration_hub.api.permissions import ReadOrAdmin
 from integration_hub.models import Plant
+from integration_hub.roles import sees_all_plants
 from monitoring.alerts.api.serializers import (
     AlertChannelSerializer,
     AlertRuleSerializer,

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
 
+from monitoring.alerts.delivery import deliver
 from monitoring.alerts.lifecycle import evaluate_alerts
+from monitoring.models import Delivery
 
 
 class Command(BaseCommand):
@@ -21,8 +23,5 @@ class Command(BaseCommand):
             "{deliveries} deliveries queued".format(**result)
         )
         if send:
-            from monitoring.alerts.delivery import deliver
-            from monitoring.models import Delivery
-
             for pk in Delivery.objects.filter(state="pending").values_list("id", flat=True):
                 self.stdout.write(f"delivery {pk}: {deliver(pk)}")

@@ -8,7 +8,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integration_hub.access import can_triage
+from integration_hub.roles import can_triage
 from monitoring.models import BulkAction, Replay
 from monitoring.replay import ordering, preview, requests
 from monitoring.triage import actions, selectors, states
