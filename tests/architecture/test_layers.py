@@ -77,3 +77,36 @@ def test_no_module_outside_migrations_is_over_500_lines():
         if "migrations" not in path.parts and (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared fixtures and helpers live in conftest.py files (or tests/events.py, receivers/)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for module, line in imported_modules(ast.parse(path.read_text()))
+        if module.split(".")[-1].startswith("test_")
+    ]
+    assert found == []
+
+
+def tasks_sent_by_name():
+    for path in source_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "send_task"
+            ):
+                yield node.args[0].value
+
+
+def test_every_task_enqueued_by_name_or_scheduled_is_one_celery_discovers(settings):
+    from integration_hub.celery import TASK_PACKAGES, app
+
+    app.autodiscover_tasks(TASK_PACKAGES, force=True)
+    named = set(tasks_sent_by_name()) | {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+    assert {"monitoring.deliver_replays", "monitoring.send_deliveries"} <= named
+    assert named - set(app.tasks) == set()

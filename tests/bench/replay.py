@@ -73,7 +73,7 @@ def main():
     from monitoring.models import Replay
     from monitoring.replay import requests
     from tests.events import failed
-    from tests.integration_hub.receivers import Receiver
+    from tests.receivers.replay import Receiver
     from tracing.ingest.pipeline import ingest_events
     from tracing.models import DeadLetter
 

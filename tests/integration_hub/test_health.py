@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.integration_hub.test_settings import run_django
+from tests.integration_hub.conftest import run_django
 
 READYZ = (
     "import django, json; django.setup();"

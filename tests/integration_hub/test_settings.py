@@ -1,30 +1,10 @@
 """Settings come from the environment; production mode refuses unsafe defaults."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from integration_hub.env import email_from_address, env_bool, env_int, mailer_from_url
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def run_django(env, code="import django; django.setup(); print('started')"):
-    clean = {
-        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}
-    }
-    clean.update(env, DJANGO_SETTINGS_MODULE="integration_hub.settings")
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.integration_hub.conftest import run_django
 
 
 def test_production_mode_refuses_default_secret_key():

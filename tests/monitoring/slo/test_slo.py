@@ -12,37 +12,12 @@ from monitoring.slo import outcomes
 from monitoring.slo.evaluation import run_evaluation
 from monitoring.slo.figures import evaluate_slos, latency_percentiles, status_from
 from tests.events import event, failed
+from tests.monitoring.slo.conftest import NOW, evaluate, hms, release
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BUCKET = 10 ** (1 / 20)
-
-
-def hms(text):
-    h, m, s = (int(x) for x in text.split(":"))
-    return NOW.replace(hour=h, minute=m, second=s)
-
-
-def release(corr, released, latency=None, plant="P100"):
-    """An order release at `released`, acknowledged `latency` seconds later (or never)."""
-    events = [
-        event("released", correlation_id=corr, at=released, plant=plant, event_id=f"{corr}-r")
-    ]
-    if latency is not None:
-        at = released + timedelta(seconds=latency)
-        events.append(
-            event(
-                "acknowledged",
-                correlation_id=corr,
-                at=at,
-                plant=plant,
-                source="MES",
-                event_id=f"{corr}-a",
-            )
-        )
-    return events
 
 
 # (correlation id, released, ack latency s): see the counts worked out in the test below.
@@ -60,11 +35,6 @@ def status(slug, plant=None):
         if plant
         else SLOStatus.objects.get(slo__slug=slug, plant__isnull=True)
     )
-
-
-def evaluate(now=NOW):
-    outcomes.refresh(now)
-    return evaluate_slos(now)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from integration_hub.models import System
 from monitoring.models import Replay
 from monitoring.replay import requests, sweep
 from tests.events import failed
-from tests.integration_hub.receivers import Receiver
+from tests.receivers.replay import Receiver
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import DeadLetter
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from integration_hub.models import Flow, System
-from monitoring.alerts import conditions, delivery
+from monitoring.alerts import conditions
 from monitoring.alerts.channels.webhook import new_secret
 from monitoring.alerts.delivery import claim, create_deliveries, deliver, requeue_deliveries
 from monitoring.alerts.lifecycle import evaluate_alerts
@@ -23,21 +23,13 @@ from monitoring.models import (
     SLOStatus,
 )
 from tests.events import event
-from tests.monitoring.receivers import SMTPReceiver, WebhookReceiver, verify_standard_webhook
+from tests.monitoring.alerts.conftest import MIN, NOW, stuck_release, stuck_rule
+from tests.receivers.alerts import SMTPReceiver, WebhookReceiver, verify_standard_webhook
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import DeadLetter
 
-pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-MIN = timedelta(minutes=1)
-
-
-@pytest.fixture(autouse=True)
-def enqueued(monkeypatch):
-    """Ids handed to the broker; the sending itself is driven by the test through deliver()."""
-    calls = []
-    monkeypatch.setattr(delivery, "enqueue", lambda ids, countdown=None: calls.append(list(ids)))
-    return calls
+# Deliveries are driven by the test (deliver()); what would go to the broker is recorded.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("enqueued")]
 
 
 @pytest.fixture
@@ -82,17 +74,6 @@ def email_channel(*, plants=(), flows=(), min_severity="info", **fields):
     channel.plants.set(plants)
     channel.flows.set(flows)
     return channel
-
-
-def stuck_rule(**fields):
-    fields.setdefault("name", "Order releases stuck")
-    fields.setdefault("severity", "critical")
-    fields.setdefault("threshold_count", 0)
-    return AlertRule.objects.create(kind="stuck", **fields)
-
-
-def stuck_release(corr="PO-9", plant="P100", at=NOW - timedelta(hours=2)):
-    ingest_events([event("released", correlation_id=corr, plant=plant, at=at)], now=at + MIN)
 
 
 def acknowledge(corr="PO-9", plant="P100", at=NOW):

@@ -8,8 +8,8 @@ from django.utils import timezone
 from integration_hub.models import System
 from monitoring.models import Replay
 from monitoring.replay import delivery, requests, slots, sweep
-from tests.integration_hub.receivers import Receiver
-from tests.integration_hub.test_dead_letters import dead_letter
+from tests.events import dead_letter
+from tests.receivers.replay import Receiver
 from tracing.models import DeadLetter, TraceEvent
 
 pytestmark = pytest.mark.django_db

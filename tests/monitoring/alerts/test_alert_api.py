@@ -5,21 +5,14 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import call_command
 
-from monitoring.alerts import delivery
 from monitoring.alerts.delivery import deliver
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import Alert, AlertChannel, AlertRule, Delivery
-from tests.monitoring.receivers import WebhookReceiver
-from tests.monitoring.test_alerts import NOW, stuck_release, stuck_rule
+from tests.monitoring.alerts.conftest import NOW, stuck_release, stuck_rule
+from tests.receivers.alerts import WebhookReceiver
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def enqueued(monkeypatch):
-    calls = []
-    monkeypatch.setattr(delivery, "enqueue", lambda ids, countdown=None: calls.append(list(ids)))
-    return calls
+# Deliveries are driven by the test (deliver()); what would go to the broker is recorded.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("enqueued")]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from monitoring.models import SLO
-from tests.monitoring.test_slo import NOW, evaluate, hms, release
+from tests.monitoring.slo.conftest import NOW, evaluate, hms, release
 from tracing.ingest.pipeline import ingest_events
 
 pytestmark = pytest.mark.django_db

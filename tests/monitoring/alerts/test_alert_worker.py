@@ -26,7 +26,7 @@ from monitoring.alerts.delivery import requeue_deliveries
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import AlertChannel, AlertRule, Delivery
 from tests.events import event
-from tests.monitoring.receivers import WebhookReceiver
+from tests.receivers.alerts import WebhookReceiver
 from tracing.ingest.pipeline import ingest_events
 
 
