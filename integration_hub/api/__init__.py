@@ -1,0 +1,1 @@
+"""Catalog API: plants, systems and flows by code."""

@@ -44,9 +44,6 @@ def dedupe_key(rule, *parts):
     return ":".join([str(rule.id), *(str(p) if p is not None else "*" for p in parts)])
 
 
-# --- Conditions, one function per rule kind -------------------------------------------------
-
-
 def _scoped(qs, rule, plant="plant_id", flow="flow_id"):
     if rule.plant_id:
         qs = qs.filter(**{plant: rule.plant_id})

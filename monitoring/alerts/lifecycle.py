@@ -9,8 +9,6 @@ from monitoring.alerts import delivery
 from monitoring.alerts.conditions import CONDITIONS, Context, Kind, silence_conditions
 from monitoring.models import Alert, AlertRule, AlertTransition, Watermark
 
-# --- Lifecycle --------------------------------------------------------------------------------
-
 
 def conditions_for(rules, now, ctx):
     """{rule id: [Condition]} for the given enabled rules."""

@@ -1,4 +1,4 @@
-"""Dashboard figures, built with plotly from selector output (monitoring/dashboard.py).
+"""Dashboard figures, built with plotly from selector output (monitoring/dashboards/).
 
 Figures are dicts ready for json_script; the page draws them with the plotly.js the package
 ships. Backgrounds are transparent and text and grid colours are reset from the page's CSS

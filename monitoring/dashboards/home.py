@@ -1,3 +1,5 @@
+"""The control room: every plant the person may see, one row each with its worst SLO status."""
+
 from django.conf import settings
 from django.shortcuts import render
 from django.utils import timezone

@@ -8,8 +8,6 @@ from django.utils import timezone
 from integration_hub.models import Flow, Plant
 from monitoring.models.slo import SLO
 
-# --- Alerts ---------------------------------------------------------------------------------
-
 
 class Severity(models.TextChoices):
     INFO = "info", "Info"

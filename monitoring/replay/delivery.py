@@ -1,4 +1,4 @@
-"""Replay: a dead letter POSTed again to its target system, safely and on the record.
+"""Delivering replays: claim a batch, hold a per-system slot, POST each, record the outcome.
 
 The database is the source of truth for work in flight. A `Replay` row is `queued` until a
 worker claims it with a conditional UPDATE (state queued → sending, with a lease); the outcome

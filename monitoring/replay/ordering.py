@@ -11,8 +11,6 @@ from monitoring.models import Replay
 from monitoring.replay.queue import enqueue
 from tracing.models import DeadLetter
 
-# --- asking for replays --------------------------------------------------------------------
-
 
 def rank_of(letter):
     """Where a step falls in a business journey: flow position, then milestone."""

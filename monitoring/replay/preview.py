@@ -31,9 +31,6 @@ class InvalidPayload(ReplayError):
     status = 400
 
 
-# --- what would be sent --------------------------------------------------------------------
-
-
 def destination(letter):
     """The system a replay goes to (the dead letter's target) with its registered endpoint."""
     system = letter.target

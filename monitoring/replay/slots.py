@@ -9,8 +9,6 @@ from django.utils import timezone
 
 from monitoring.models import ReplaySlot
 
-# --- delivering ----------------------------------------------------------------------------
-
 
 def acquire_slot(system_id, token, *, now=None):
     """Take one of the system's delivery slots (conditional UPDATE); return it or None."""

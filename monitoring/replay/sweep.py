@@ -12,8 +12,6 @@ from monitoring.replay.queue import enqueue
 from monitoring.replay.requests import back_to_inbox
 from tracing.dead_letters.superseded import mark_superseded
 
-# --- the safety net ------------------------------------------------------------------------
-
 
 def sweep(*, now=None):
     """Re-enqueue replays whose lease ran out (worker lost), release held ones, mark superseded.

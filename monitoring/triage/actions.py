@@ -19,9 +19,6 @@ class NotAllowed(PermissionError):
     """The person may read but not act (supervisors), or acts on what they cannot see."""
 
 
-# --- acting --------------------------------------------------------------------------------
-
-
 def ensure_can_act(user):
     if not can_triage(user):
         raise NotAllowed("Only analysts and admins may act on dead letters; you may read them.")

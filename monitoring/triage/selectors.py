@@ -1,4 +1,4 @@
-"""Triage: finding dead letters, grouping them by cause, and the workflows analysts run on them.
+"""Finding dead letters: filters, the per-plant list, and groups by cause (ranked by impact).
 
 Reads (`dead_letters`, `groups`) are shared by pages and API; both start from
 DeadLetter.objects.for_user, so nobody sees another plant's messages.

@@ -1,0 +1,1 @@
+"""Transactions API: the filtered list and one transaction with its events."""

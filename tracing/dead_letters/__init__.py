@@ -1,0 +1,2 @@
+"""Dead letters as captured failed hops: capture at ingest, direct reports, fingerprints,
+superseded marking."""

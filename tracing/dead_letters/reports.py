@@ -13,8 +13,6 @@ from tracing.dead_letters.fingerprint import fingerprint
 from tracing.ingest.contract import ERROR_CLASSES
 from tracing.models import DeadLetter, Transaction
 
-# --- direct reports ------------------------------------------------------------------------
-
 
 class InvalidReport(ValueError):
     """A reported dead letter that cannot be stored; `errors` maps each field to its problems."""

@@ -9,8 +9,6 @@ from django.utils import timezone
 
 from tracing.models import DeadLetter, DeadLetterChange
 
-# --- superseded ----------------------------------------------------------------------------
-
 
 def _time_of(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value

@@ -1,0 +1,1 @@
+"""Ingestion: the event contract, the batch pipeline, correlation, and the HTTP door."""

@@ -1,0 +1,1 @@
+"""The plant simulator: scenario data, journeys with injected faults, and the sender."""

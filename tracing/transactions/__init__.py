@@ -1,0 +1,1 @@
+"""Transactions: search, the timeline page, stuck marking."""

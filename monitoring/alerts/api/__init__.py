@@ -1,0 +1,1 @@
+"""Alert channels, rules and alerts for admins and other software."""

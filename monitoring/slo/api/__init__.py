@@ -1,0 +1,1 @@
+"""SLO status, history and stuck transactions for other software."""

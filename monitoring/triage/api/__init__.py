@@ -1,0 +1,1 @@
+"""Dead-letter API: report, list, act, replay, bulk actions and groups."""
