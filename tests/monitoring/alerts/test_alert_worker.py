@@ -8,17 +8,12 @@ so it can drop the repeat; the hub records one delivery, sent, on its second att
 """
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 
 from monitoring.alerts.channels.webhook import new_secret
@@ -26,50 +21,14 @@ from monitoring.alerts.delivery import requeue_deliveries
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import AlertChannel, AlertRule, Delivery
 from tests.events import event
+from tests.monitoring.conftest import start_worker, stop_worker, wait_for
 from tests.receivers.alerts import WebhookReceiver
 from tracing.ingest.pipeline import ingest_events
 
 
-def database_url():
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def start_worker(queue, tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "REDIS_URL": django_settings.REDIS_URL,
-        "ALERT_DELIVERY_QUEUE": queue,
-        "HUB_VAR_DIR": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
-    }
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "integration_hub", "worker", "--pool=solo",
-        "-Q", queue, "-n", f"{queue}-{uuid.uuid4().hex[:4]}@%h", "--without-gossip",
-        "--without-mingle", "--without-heartbeat", "--loglevel=WARNING",
-    ]  # fmt: skip
-    log = open(tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log", "w")  # noqa: SIM115
-    return subprocess.Popen(
-        cmd,
-        env=env,
-        cwd=django_settings.BASE_DIR,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop(proc, sig=signal.SIGTERM):
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+def alert_worker(queue, tmp_path):
+    env = {"ALERT_DELIVERY_QUEUE": queue}
+    return start_worker(queue, tmp_path, env=env, options=["--pool=solo"])
 
 
 def forget_queue(queue):
@@ -86,15 +45,6 @@ def forget_queue(queue):
         if routing_key == queue:
             client.hdel("unacked", tag)
             client.zrem("unacked_index", tag)
-
-
-def wait_for(check, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.redis
@@ -116,13 +66,13 @@ def test_a_delivery_survives_a_worker_killed_mid_send(settings, tmp_path, p100):
         released = now - timedelta(hours=2)
         ingest_events([event("released", correlation_id="PO-K", at=released)], now=now)
 
-        first = start_worker(queue, tmp_path)
+        first = alert_worker(queue, tmp_path)
         evaluate_alerts()  # commits, then enqueues the delivery on the test's queue
         assert hook.first_arrived.wait(60), "the first worker never sent the webhook"
         delivery = Delivery.objects.get()
         assert (delivery.state, delivery.attempts) == ("sending", 1)
 
-        stop(first, signal.SIGKILL)  # mid-request: no answer recorded, message not acked
+        stop_worker(first, signal.SIGKILL)  # mid-request: no answer recorded, message not acked
         hook.release()
         delivery.refresh_from_db()
         assert delivery.state == "sending"
@@ -131,7 +81,7 @@ def test_a_delivery_survives_a_worker_killed_mid_send(settings, tmp_path, p100):
         assert requeue_deliveries(timezone.now()) == []  # lease still running: hands off
         assert requeue_deliveries(timezone.now() + lease) == [delivery.id]
 
-        second = start_worker(queue, tmp_path)
+        second = alert_worker(queue, tmp_path)
         assert wait_for(lambda: Delivery.objects.get().state == "sent"), (
             Delivery.objects.values().get()
         )
@@ -144,6 +94,6 @@ def test_a_delivery_survives_a_worker_killed_mid_send(settings, tmp_path, p100):
     finally:
         for proc in (first, second):
             if proc is not None:
-                stop(proc)
+                stop_worker(proc)
         hook.stop()
         forget_queue(queue)

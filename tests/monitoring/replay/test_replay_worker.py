@@ -1,22 +1,17 @@
 """Real Celery workers on Redis: a worker killed with SIGKILL mid-bulk loses no replay, and the
 target applies each idempotency key exactly once."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from integration_hub.models import System
 from monitoring.models import Replay
 from monitoring.replay import requests, sweep
 from tests.events import failed
+from tests.monitoring.conftest import start_worker, stop_worker
 from tests.receivers.replay import Receiver
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import DeadLetter
@@ -24,44 +19,9 @@ from tracing.models import DeadLetter
 LEASE = 3
 
 
-def database_url():
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "postgres")
-    if s.get("PASSWORD"):
-        auth += ":" + quote(s["PASSWORD"])
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def start_worker(name, queue, tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "REPLAY_QUEUE": queue,
-        "REPLAY_LEASE_SECONDS": str(LEASE),
-        "REPLAY_BATCH_SIZE": "10",
-        "HUB_VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
-    }
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "integration_hub", "worker", "-Q", queue,
-        "-c", "1", "-n", f"{name}-{queue}@%h", "--loglevel=WARNING", "--without-gossip",
-        "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    return subprocess.Popen(
-        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-
-def stop(proc, sig=signal.SIGTERM):
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+def replay_worker(name, queue, tmp_path):
+    env = {"REPLAY_QUEUE": queue, "REPLAY_LEASE_SECONDS": str(LEASE), "REPLAY_BATCH_SIZE": "10"}
+    return start_worker(queue, tmp_path, name=name, env=env, options=["-c", "1"])
 
 
 def make_dead_letters(n):
@@ -97,7 +57,7 @@ def test_a_worker_killed_mid_bulk_loses_no_replay_and_duplicates_none(
     with Receiver(delay=0.01) as target:
         System.objects.filter(code="MES").update(replay_url=target.url)
         try:
-            workers = {w: start_worker(w, queue, tmp_path) for w in ("a", "b")}
+            workers = {w: replay_worker(w, queue, tmp_path) for w in ("a", "b")}
             bulk = requests.replay_selection(
                 dead_letters=DeadLetter.objects.all(), requested_by=alice, selection={}
             )
@@ -106,9 +66,9 @@ def test_a_worker_killed_mid_bulk_loses_no_replay_and_duplicates_none(
             while len(target.requests) < n // 3 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert len(target.requests) >= n // 3, "workers did not start delivering"
-            stop(workers["a"], signal.SIGKILL)
+            stop_worker(workers["a"], signal.SIGKILL)
             killed_at = len(target.requests)
-            workers["a"] = start_worker("a2", queue, tmp_path)
+            workers["a"] = replay_worker("a2", queue, tmp_path)
             deadline = time.monotonic() + 40
             while time.monotonic() < deadline:
                 if not Replay.objects.filter(state__in=("queued", "sending", "held")).exists():
@@ -117,7 +77,7 @@ def test_a_worker_killed_mid_bulk_loses_no_replay_and_duplicates_none(
                 time.sleep(1)
         finally:
             for proc in workers.values():
-                stop(proc)
+                stop_worker(proc, timeout=15)
     assert killed_at < n, "the kill came after everything was sent; it proves nothing"
     keys = {d.id: f"hub-dl-{d.id}-v1" for d in DeadLetter.objects.all()}
     assert DeadLetter.objects.filter(state="replayed").count() == n
