@@ -63,8 +63,9 @@ def dead_letters_url(plant, error_class=None):
     return f"{DEAD_LETTERS_URL}?{urlencode(query)}"
 
 
-def detail_url(flow_code, correlation_id):
-    return reverse("transaction-detail", args=[flow_code, correlation_id])
+def detail_url(flow_code, correlation_id, plant):
+    path = reverse("transaction-detail", args=[flow_code, correlation_id])
+    return f"{path}?{urlencode({'plant': plant.code})}"
 
 
 def slo_url(plant, slo, window=None):
@@ -97,7 +98,9 @@ def overview_context(request, plant, window, now):
             "completed_today": search_url(plant, flow=code, state="completed", **{"from": today}),
             "failed": search_url(plant, flow=code, state="failed", **{"from": since, "to": until}),
             "stuck": search_url(plant, flow=code, state="stuck"),
-            "oldest_stuck": detail_url(code, row.oldest_stuck_id) if row.oldest_stuck_id else None,
+            "oldest_stuck": detail_url(code, row.oldest_stuck_id, plant)
+            if row.oldest_stuck_id
+            else None,
             "p95": slo_url(plant, row.latency_slo, window) if row.latency_slo else None,
         }
         row.oldest_stuck_age = (
@@ -110,7 +113,7 @@ def overview_context(request, plant, window, now):
             and row.latency_slo.threshold_seconds
             and row.p95 > row.latency_slo.threshold_seconds
         )
-    holds = [_hold(txn, now) for txn in overview.stuck_holds(plant, now)]
+    holds = [_hold(txn, plant, now) for txn in overview.stuck_holds(plant, now)]
     hold_row = next((r for r in flows if r.flow.code == overview.HOLD_FLOW), None)
     letters = overview.dead_letters_by_class(plant)
     for group in letters:
@@ -172,7 +175,7 @@ def dress_tile(tile, plant, window):
     return tile
 
 
-def _hold(txn, now):
+def _hold(txn, plant, now):
     reached = [m for m in txn.flow.milestones if m in txn.milestones]
     waiting = next((m for m in txn.flow.milestones if m not in txn.milestones), None)
     return {
@@ -183,7 +186,7 @@ def _hold(txn, now):
         "reached": reached[-1] if reached else None,
         "waiting_for": waiting,
         "failed": bool(txn.last_error and txn.failure_at),
-        "url": detail_url(txn.flow.code, txn.correlation_id),
+        "url": detail_url(txn.flow.code, txn.correlation_id, plant),
     }
 
 
@@ -315,7 +318,7 @@ def _worst(outcome, slo, plant):
         txn = outcome.transaction
         item.update(
             label=txn.correlation_id,
-            url=detail_url(txn.flow.code, txn.correlation_id),
+            url=detail_url(txn.flow.code, txn.correlation_id, plant),
             what=txn.flow.name,
             error=(txn.last_error or {}).get("code") or (txn.last_error or {}).get("message"),
         )

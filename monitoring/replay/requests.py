@@ -155,15 +155,17 @@ def replay_selection(*, dead_letters, requested_by, reason="", selection=None, n
     return bulk
 
 
-def cancel_bulk(bulk, *, by=None, now=None):
-    """Cancel what a bulk replay has not sent yet; its dead letters go back to the inbox."""
+def cancel_bulk(bulk, *, by=None, now=None, dead_letters=None):
+    """Cancel what a bulk replay has not sent yet; its dead letters go back to the inbox.
+
+    `dead_letters` (a queryset) limits it to the part a person may act on; None: all of it.
+    """
     now = now or timezone.now()
     with transaction.atomic():
-        pending = list(
-            Replay.objects.select_for_update()
-            .filter(bulk=bulk, state__in=("held", "queued"))
-            .values_list("id", "dead_letter_id")
-        )
+        pending = Replay.objects.select_for_update().filter(bulk=bulk, state__in=("held", "queued"))
+        if dead_letters is not None:
+            pending = pending.filter(dead_letter__in=dead_letters)
+        pending = list(pending.values_list("id", "dead_letter_id"))
         ids = [i for i, _ in pending]
         letters = [d for _, d in pending]
         for start in range(0, len(ids), 1000):
@@ -171,7 +173,8 @@ def cancel_bulk(bulk, *, by=None, now=None):
                 state="cancelled", finished_at=now, lease_until=None
             )
         back_to_inbox(letters, by=by, text=f"Bulk replay {bulk.id} cancelled", now=now)
-        BulkAction.objects.filter(pk=bulk.pk).update(cancelled_at=now, cancelled_by=by)
+        if dead_letters is None:
+            BulkAction.objects.filter(pk=bulk.pk).update(cancelled_at=now, cancelled_by=by)
     return len(ids)
 
 
@@ -198,23 +201,30 @@ def back_to_inbox(letter_ids, *, by=None, text, now):
     )
 
 
-def bulk_progress(bulk):
-    """How far a bulk replay got: done, failed, remaining (held among them), and the rest."""
-    counts = dict(
-        Replay.objects.filter(bulk=bulk).values_list("state").annotate(n=Count("id")).order_by()
-    )
+def bulk_progress(bulk, *, dead_letters=None):
+    """How far a bulk replay got: done, failed, remaining (held among them), and the rest.
+
+    `dead_letters` limits the figures to the part a person may see (None: all of it); what
+    was left out of the bulk is only shown to someone who sees the whole of it.
+    """
+    replays = Replay.objects.filter(bulk=bulk)
+    if dead_letters is not None:
+        replays = replays.filter(dead_letter__in=dead_letters)
+    counts = dict(replays.values_list("state").annotate(n=Count("id")).order_by())
+    whole = dead_letters is None or sum(counts.values()) == Replay.objects.filter(bulk=bulk).count()
     remaining = sum(counts.get(s, 0) for s in ACTIVE_REPLAY_STATES)
+    total = bulk.touched if whole else sum(counts.values())
     return {
         "id": str(bulk.id),
         "action": bulk.action,
-        "total": bulk.touched,
-        "done": counts.get("succeeded", 0) if bulk.action == "replay" else bulk.touched,
+        "total": total,
+        "done": counts.get("succeeded", 0) if bulk.action == "replay" else total,
         "failed": counts.get("failed", 0),
         "held": counts.get("held", 0),
         "remaining": remaining,
         "cancelled": counts.get("cancelled", 0),
         "superseded": counts.get("superseded", 0),
-        "skipped": bulk.skipped,
+        "skipped": bulk.skipped if whole else {},
         "finished": remaining == 0,
         "cancelled_at": bulk.cancelled_at.isoformat() if bulk.cancelled_at else None,
     }

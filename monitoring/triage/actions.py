@@ -5,8 +5,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integration_hub.roles import can_triage
-from monitoring.models import BulkAction
+from integration_hub.roles import can_triage, sees_all_plants
+from monitoring.models import BulkAction, Replay
 from monitoring.replay.ordering import release_held
 from monitoring.replay.requests import replay_selection
 from monitoring.triage.selectors import InvalidFilter
@@ -148,3 +148,25 @@ def preview_count(*, action, letters):
     else:
         touch = open_letters.count()
     return {"touch": touch, "not_open": letters.count() - touch}
+
+
+def bulk_for(user, bulk_id):
+    """The bulk action a person may follow, and the dead letters of it they may see.
+
+    Returns (bulk, dead_letters), dead_letters None when they see every plant; (None, None)
+    when the bulk is not theirs to see: a replay bulk is shown to its requester and to people
+    who may triage, each only for dead letters of their own plants; other bulks to the requester.
+    """
+    bulk = BulkAction.objects.filter(pk=bulk_id).first()
+    if bulk is None:
+        return None, None
+    visible = None if sees_all_plants(user) else DeadLetter.objects.for_user(user)
+    mine = bulk.requested_by_id == user.id
+    if bulk.action == "replay":
+        replays = Replay.objects.filter(bulk=bulk)
+        if visible is not None:
+            replays = replays.filter(dead_letter__in=visible)
+        allowed = (mine or can_triage(user)) and replays.exists()
+    else:
+        allowed = mine
+    return (bulk, visible) if allowed else (None, None)

@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 
 from integration_hub.models import Flow, Plant, System
 from integration_hub.roles import can_triage
-from monitoring.models import BulkAction
 from monitoring.replay import ordering, preview, requests
 from monitoring.triage import actions, selectors, states
 from monitoring.triage.api.views import with_replays
@@ -253,13 +252,15 @@ def _people():
 @login_required
 def bulk_progress(request, bulk_id):
     """Done / failed / remaining of a bulk replay, live (HTMX polls); cancel stops what is left."""
-    bulk = get_object_or_404(BulkAction, pk=bulk_id)
+    bulk, letters = actions.bulk_for(request.user, bulk_id)
+    if bulk is None:
+        raise Http404("No such bulk action.")
     if request.method == "POST":
         _require_triage(request)
-        cancelled = requests.cancel_bulk(bulk, by=request.user)
+        cancelled = requests.cancel_bulk(bulk, by=request.user, dead_letters=letters)
         messages.success(request, f"Cancelled {cancelled} replays not yet sent.")
         return redirect("dead-letter-bulk-progress", bulk_id=bulk.id)
-    progress = requests.bulk_progress(bulk)
+    progress = requests.bulk_progress(bulk, dead_letters=letters)
     context = {"bulk": bulk, "progress": progress, "can_triage": can_triage(request.user)}
     context["progress_json"] = json.dumps(progress)
     if request.htmx:

@@ -82,7 +82,7 @@ def test_supervisor_sees_a_tile_turn_breaching_and_follows_a_stuck_count(
     page.click('tr[data-flow="goods_receipt"] a[data-count="stuck"]')
     page.wait_for_url("**/transactions/?*state=stuck*")
     page.click('a:has-text("GR-STUCK-1")')
-    page.wait_for_url("**/transactions/goods_receipt/GR-STUCK-1/")
+    page.wait_for_url("**/transactions/goods_receipt/GR-STUCK-1/?plant=P100")
     assert "Stuck" in page.locator(".txn-head").inner_text()
     page.wait_for_selector("#timeline .main-svg")
     assert "HTTP_503" in page.locator("table.events").inner_text()

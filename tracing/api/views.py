@@ -53,10 +53,15 @@ class TransactionDetail(APIView):
     def get(self, request, flow, correlation_id):
         try:
             txn = selectors.get_transaction(
-                flow=flow, correlation_id=correlation_id, user=request.user
+                flow=flow,
+                correlation_id=correlation_id,
+                user=request.user,
+                plant=request.query_params.get("plant"),
             )
         except Transaction.DoesNotExist:
             raise Http404("No such transaction.") from None
+        except selectors.AmbiguousTransaction as exc:
+            raise ValidationError({"plant": [str(exc)]}) from None
         data = transaction_data(txn)
         data["events"] = [event_data(e) for e in selectors.transaction_events(txn)]
         data["related"] = [

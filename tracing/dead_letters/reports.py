@@ -160,11 +160,13 @@ def report_dead_letter(data, *, api_key=None, now=None):
     """Store a dead letter that middleware reports directly; idempotent on its `id`."""
     now = now or timezone.now()
     values = clean_report(data, api_key=api_key, now=now)
-    existing = DeadLetter.objects.filter(external_id=values["external_id"]).first()
+    # Ids are per plant: a known id of another plant is a different dead letter, never an answer.
+    mine = DeadLetter.objects.filter(plant=values["plant"], external_id=values["external_id"])
+    existing = mine.first()
     if existing is not None:
         return Reported(existing, False)
     txn = Transaction.objects.filter(
-        flow=values["flow"], correlation_id=values["correlation_id"]
+        plant=values["plant"], flow=values["flow"], correlation_id=values["correlation_id"]
     ).first()
     letter = DeadLetter(
         **values,
@@ -184,5 +186,5 @@ def report_dead_letter(data, *, api_key=None, now=None):
         with transaction.atomic():
             letter.save()
     except IntegrityError:  # the same id reported concurrently
-        return Reported(DeadLetter.objects.get(external_id=values["external_id"]), False)
+        return Reported(mine.get(), False)
     return Reported(letter, True)

@@ -9,7 +9,7 @@ from datetime import datetime
 from tracing.models import TransactionState
 
 FOLDED_FIELDS = (
-    "plant_id", "business_keys", "first_seen", "last_seen", "first_event_id", "milestones",
+    "business_keys", "first_seen", "last_seen", "first_event_id", "milestones",
     "milestones_last_ok", "failure_at", "failure_step", "failure_event_id", "last_error",
     "event_count", "completed_at", "state",
 )  # fmt: skip
@@ -27,7 +27,7 @@ def fold_event(txn, event):
     """Merge one new (not duplicate) event into the transaction's aggregates, in place."""
     at = event.occurred_at
     if txn.event_count == 0 or (at, event.event_id) < (txn.first_seen, txn.first_event_id):
-        txn.first_seen, txn.first_event_id, txn.plant_id = at, event.event_id, event.plant_id
+        txn.first_seen, txn.first_event_id = at, event.event_id
     if txn.event_count == 0 or at > txn.last_seen:
         txn.last_seen = at
     txn.event_count += 1

@@ -113,12 +113,12 @@ def store_events(events, *, catalog, now):
     """Insert new events and fold them into their (locked) transactions; return new event ids."""
     txns = lock_transactions(events, now=now)
     for event in events:
-        event.transaction_id = txns[(event.flow.id, event.correlation_id)].id
+        event.transaction_id = txns[txn_key(event)].id
     inserted = insert_events(events, received_at=now)
     new_events = [e for e in events if e.event_id in inserted]
     touched = {}
     for event in sorted(new_events, key=lambda e: (e.occurred_at, e.event_id)):
-        txn = txns[(event.flow.id, event.correlation_id)]
+        txn = txns[txn_key(event)]
         fold_event(txn, event)
         touched[txn.id] = txn
     for txn in touched.values():
@@ -136,6 +136,11 @@ def store_events(events, *, catalog, now):
     # A dead letter whose transaction has now reached its milestone must not be replayed.
     mark_superseded(DeadLetter.objects.filter(transaction_id__in=list(touched)), now=now)
     return [e.event_id for e in new_events]
+
+
+def txn_key(event):
+    """A transaction's identity: plant, flow and correlation ID."""
+    return (event.plant_id, event.flow.id, event.correlation_id)
 
 
 def _stub(event, now):
@@ -157,7 +162,7 @@ def lock_transactions(events, *, now):
     """The transactions of these events, created if new, locked FOR UPDATE."""
     first = {}
     for e in events:
-        key = (e.flow.id, e.correlation_id)
+        key = txn_key(e)
         if key not in first or e.occurred_at < first[key].occurred_at:
             first[key] = e
     stubs = [_stub(first[key], now) for key in sorted(first)]
@@ -165,38 +170,49 @@ def lock_transactions(events, *, now):
         # Insert the new ones (locked by the insert itself), then lock the others.
         created = _pg_insert(
             Transaction._meta.db_table,
-            [("flow_id", "bigint"), ("correlation_id", "text"), *TXN_COLUMNS],
-            [[t.flow_id, t.correlation_id, *_txn_row(t, None)] for t in stubs],
-            suffix="ON CONFLICT (flow_id, correlation_id) DO NOTHING "
-            "RETURNING id, flow_id, correlation_id",
+            [
+                ("plant_id", "bigint"),
+                ("flow_id", "bigint"),
+                ("correlation_id", "text"),
+                *TXN_COLUMNS,
+            ],
+            [[t.plant_id, t.flow_id, t.correlation_id, *_txn_row(t, None)] for t in stubs],
+            suffix="ON CONFLICT (plant_id, flow_id, correlation_id) DO NOTHING "
+            "RETURNING id, plant_id, flow_id, correlation_id",
         )
         found = {}
-        by_key = {(t.flow_id, t.correlation_id): t for t in stubs}
-        for pk, flow_id, correlation_id in created:
-            txn = by_key[(flow_id, correlation_id)]
+        by_key = {_identity(t): t for t in stubs}
+        for pk, *key in created:
+            txn = by_key[tuple(key)]
             txn.id = pk
-            found[(flow_id, correlation_id)] = txn
+            found[tuple(key)] = txn
         found.update(_select_locked(first.keys() - found.keys()))
         return found
     found = _select_locked(first.keys())
-    missing = [t for t in stubs if (t.flow_id, t.correlation_id) not in found]
+    missing = [t for t in stubs if _identity(t) not in found]
     if missing:
         Transaction.objects.bulk_create(missing, ignore_conflicts=True)
-        found.update(_select_locked({(t.flow_id, t.correlation_id) for t in missing}))
+        found.update(_select_locked({_identity(t) for t in missing}))
     return found
+
+
+def _identity(txn):
+    return (txn.plant_id, txn.flow_id, txn.correlation_id)
 
 
 def _select_locked(keys):
     if not keys:
         return {}
-    flows = {flow_id for flow_id, _ in keys}
-    correlation_ids = {corr for _, corr in keys}
     rows = (
         Transaction.objects.select_for_update()
-        .filter(flow_id__in=flows, correlation_id__in=correlation_ids)
+        .filter(
+            plant_id__in={plant for plant, _, _ in keys},
+            flow_id__in={flow for _, flow, _ in keys},
+            correlation_id__in={corr for _, _, corr in keys},
+        )
         .order_by("id")
     )
-    return {(t.flow_id, t.correlation_id): t for t in rows if (t.flow_id, t.correlation_id) in keys}
+    return {_identity(t): t for t in rows if _identity(t) in keys}
 
 
 def insert_business_keys(rows):

@@ -24,7 +24,8 @@ class DeadLetter(models.Model):
     directly by middleware. Triage (monitoring.triage) moves its state and keeps its trail.
     """
 
-    external_id = models.CharField(max_length=128, unique=True, help_text="Event id or client id.")
+    # Unique per plant: one plant's reporters can neither collide with nor look up another's ids.
+    external_id = models.CharField(max_length=128, help_text="Event id or client id.")
     event = models.OneToOneField(
         "tracing.TraceEvent",
         null=True,
@@ -88,7 +89,11 @@ class DeadLetter(models.Model):
 
     class Meta:
         permissions = [("replay_deadletter", "Can triage and replay dead letters")]
+        constraints = [
+            models.UniqueConstraint(fields=["plant", "external_id"], name="uniq_dl_plant_id")
+        ]
         indexes = [
+            models.Index(fields=["external_id"], name="dl_external_id"),
             models.Index(fields=["state", "-last_failed_at"], name="dl_state_last"),
             models.Index(fields=["plant", "state"], name="dl_plant_state"),
             models.Index(

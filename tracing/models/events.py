@@ -1,7 +1,10 @@
 """Trace events as reported, and the transactions they are stitched into."""
 
+from urllib.parse import urlencode
+
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from integration_hub.models import Flow, Plant, PlantScopedQuerySet, System
@@ -28,7 +31,10 @@ class TransactionQuerySet(PlantScopedQuerySet):
 
 
 class Transaction(models.Model):
-    """One business transaction: every event of one flow with one correlation ID.
+    """One business transaction: every event of one plant and flow with one correlation ID.
+
+    Plants never share one: two plants whose systems reuse an order number have two
+    transactions, and a reporter of one plant cannot reach another plant's.
 
     Every field is an order-independent aggregate of the transaction's events (see
     tracing/correlate.py), so late, duplicated and out-of-order arrivals give the same row.
@@ -60,7 +66,9 @@ class Transaction(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["flow", "correlation_id"], name="uniq_txn_flow_corr")
+            models.UniqueConstraint(
+                fields=["plant", "flow", "correlation_id"], name="uniq_txn_plant_flow_corr"
+            )
         ]
         indexes = [
             models.Index(fields=["-last_seen", "-id"], name="txn_last_seen"),
@@ -80,7 +88,12 @@ class Transaction(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.flow_id}:{self.correlation_id}"
+        return f"{self.plant_id}:{self.flow_id}:{self.correlation_id}"
+
+    def get_absolute_url(self):
+        """The timeline page; names the plant, since plants may reuse correlation IDs."""
+        path = reverse("transaction-detail", args=[self.flow.code, self.correlation_id])
+        return f"{path}?{urlencode({'plant': self.plant.code})}"
 
     def current_state(self, now=None):
         now = now or timezone.now()

@@ -81,11 +81,33 @@ def search_transactions(
     return qs.order_by("-last_seen", "-id")
 
 
-def get_transaction(*, flow, correlation_id, user=None):
+class AmbiguousTransaction(Exception):
+    """Several plants the reader may see have a transaction with this flow and correlation ID."""
+
+    def __init__(self, transactions):
+        self.transactions = transactions
+        codes = ", ".join(t.plant.code for t in transactions)
+        super().__init__(f"Plants {codes} each have this transaction; choose one with ?plant=.")
+
+
+def get_transaction(*, flow, correlation_id, user=None, plant=None):
+    """The transaction of (plant, flow, correlation ID) that the reader may see.
+
+    Without `plant`, the one visible plant that has it; raises AmbiguousTransaction when
+    several visible plants do, Transaction.DoesNotExist when none does.
+    """
     qs = Transaction.objects.select_related("flow", "plant")
     if user is not None:
         qs = qs.for_user(user)
-    return qs.get(flow__code=flow, correlation_id=correlation_id)
+    qs = qs.filter(flow__code=flow, correlation_id=correlation_id)
+    if plant:
+        qs = qs.filter(plant__code=plant)
+    found = list(qs.order_by("plant__code")[:10])
+    if not found:
+        raise Transaction.DoesNotExist
+    if len(found) > 1:
+        raise AmbiguousTransaction(found)
+    return found[0]
 
 
 def transaction_events(txn):
@@ -122,7 +144,8 @@ def journey(txn, limit=50, user=None):
     for name, value in values:
         match |= Q(name=name, value=value)
     ids = BusinessKey.objects.filter(match).exclude(transaction=txn).values("transaction_id")
-    qs = Transaction.objects.filter(id__in=ids)
+    # A journey stays in its plant: two plants may reuse the same order numbers.
+    qs = Transaction.objects.filter(id__in=ids, plant_id=txn.plant_id)
     if user is not None:
         qs = qs.for_user(user)
     return qs.select_related("flow", "plant").order_by("flow__position", "first_seen")[:limit]

@@ -126,9 +126,20 @@ def _pretty(value):
 def transaction_detail(request, flow, correlation_id):
     """One transaction: what it is, how far it got, every event, and its order's journey."""
     try:
-        txn = selectors.get_transaction(flow=flow, correlation_id=correlation_id, user=request.user)
+        txn = selectors.get_transaction(
+            flow=flow,
+            correlation_id=correlation_id,
+            user=request.user,
+            plant=request.GET.get("plant"),
+        )
     except Transaction.DoesNotExist:
         raise Http404("No such transaction.") from None
+    except selectors.AmbiguousTransaction as exc:
+        # Two of the reader's plants reuse this number: let them choose, never merge.
+        now = timezone.now()
+        rows = [_row(t, now) for t in exc.transactions]
+        context = {"rows": rows, "flow": flow, "correlation_id": correlation_id}
+        return render(request, "tracing/choose_plant.html", context)
     now = timezone.now()
     events = list(selectors.transaction_events(txn))
     theme = "dark" if request.COOKIES.get("theme") == "dark" else "light"

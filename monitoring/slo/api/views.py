@@ -135,8 +135,10 @@ class StuckList(APIView):
     def get(self, request):
         """Stuck transactions, oldest first; ?plant=&flow=."""
         now = timezone.now()
-        qs = Transaction.objects.in_state(TransactionState.STUCK, now).select_related(
-            "flow", "plant"
+        qs = (
+            Transaction.objects.for_user(request.user)
+            .in_state(TransactionState.STUCK, now)
+            .select_related("flow", "plant")
         )
         if request.query_params.get("plant"):
             qs = qs.filter(plant__code=request.query_params["plant"])

@@ -8,8 +8,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integration_hub.roles import can_triage
-from monitoring.models import BulkAction, Replay
+from monitoring.models import Replay
 from monitoring.replay import ordering, preview, requests
 from monitoring.triage import actions, selectors, states
 from monitoring.triage.api.serializers import dead_letter_data, group_data
@@ -39,15 +38,23 @@ def with_replays(qs):
 
 
 def letter_for(request, external_id):
-    letter = (
+    """The dead letter with this id in the reader's plants (ids are unique per plant)."""
+    qs = (
         with_replays(DeadLetter.objects.for_user(request.user))
         .select_related("flow", "plant", "source", "target", "assignee", "transaction")
         .filter(external_id=external_id)
-        .first()
     )
-    if letter is None:
+    if request.query_params.get("plant"):
+        qs = qs.filter(plant__code=request.query_params["plant"])
+    found = list(qs.order_by("plant__code")[:10])
+    if not found:
         raise Http404("No such dead letter.")
-    return letter
+    if len(found) > 1:
+        codes = ", ".join(d.plant.code for d in found)
+        raise ValidationError(
+            {"plant": [f"Plants {codes} each have a dead letter {external_id!r}; add ?plant=."]}
+        )
+    return found[0]
 
 
 def _act(request):
@@ -238,29 +245,26 @@ class Bulk(APIView):
 
 
 def _bulk_for(request, bulk_id):
-    bulk = BulkAction.objects.filter(pk=bulk_id).first()
-    visible = DeadLetter.objects.for_user(request.user)
-    if bulk is None or not (
-        bulk.requested_by_id == request.user.id
-        or can_triage(request.user)
-        and Replay.objects.filter(bulk=bulk, dead_letter__in=visible).exists()
-    ):
+    bulk, letters = actions.bulk_for(request.user, bulk_id)
+    if bulk is None:
         raise Http404("No such bulk action.")
-    return bulk
+    return bulk, letters
 
 
 class BulkDetail(APIView):
     def get(self, request, bulk_id):
-        return Response(requests.bulk_progress(_bulk_for(request, bulk_id)))
+        bulk, letters = _bulk_for(request, bulk_id)
+        return Response(requests.bulk_progress(bulk, dead_letters=letters))
 
 
 class BulkCancel(APIView):
     def post(self, request, bulk_id):
         _act(request)
-        bulk = _bulk_for(request, bulk_id)
-        cancelled = requests.cancel_bulk(bulk, by=request.user)
+        bulk, letters = _bulk_for(request, bulk_id)
+        cancelled = requests.cancel_bulk(bulk, by=request.user, dead_letters=letters)
         bulk.refresh_from_db()
-        return Response({"cancelled": cancelled, "progress": requests.bulk_progress(bulk)})
+        progress = requests.bulk_progress(bulk, dead_letters=letters)
+        return Response({"cancelled": cancelled, "progress": progress})
 
 
 class GroupList(APIView):

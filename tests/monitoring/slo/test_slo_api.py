@@ -102,6 +102,16 @@ def test_stuck_lists_oldest_first_and_filters(supervisor_api, p100, p200, time_m
     assert [t["correlation_id"] for t in p100_only["results"]] == ["S1", "S3"]
 
 
+def test_stuck_lists_only_the_readers_plants(p200_supervisor_api, p100, p200, time_machine_now):
+    for corr, plant in (("S1", "P100"), ("S2", "P200")):
+        started = NOW - timedelta(hours=3)
+        ingest_events(release(corr, started, plant=plant), now=started + timedelta(minutes=1))
+    body = p200_supervisor_api.get("/api/v1/stuck").json()
+    assert [(t["correlation_id"], t["plant"]) for t in body["results"]] == [("S2", "P200")]
+    asked_for_p100 = p200_supervisor_api.get("/api/v1/stuck", {"plant": "P100"}).json()
+    assert asked_for_p100["results"] == []
+
+
 def test_admins_define_slos_and_bad_definitions_are_named(admin_api, supervisor_api, p100):
     body = {
         "slug": "goods-receipt-posting",

@@ -106,10 +106,11 @@ def test_open_past_the_stuck_deadline_reads_stuck_and_beat_marks_it(p100):
     assert txn().state == "completed"
 
 
-def test_plant_comes_from_the_earliest_event(p100, p200):
+def test_each_plants_events_make_that_plants_transaction(p100, p200):
     ingest_events([event("received", at=at(5), plant="P200", source="MW")], now=NOW)
     ingest_events([event("released", at=at(0), plant="P100")], now=NOW)
-    assert txn().plant.code == "P100"
+    by_plant = {t.plant.code: t.event_count for t in Transaction.objects.select_related("plant")}
+    assert by_plant == {"P100": 1, "P200": 1}
 
 
 def row_of(t):

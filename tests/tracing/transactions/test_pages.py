@@ -14,8 +14,9 @@ from tracing.transactions import charts
 SAMPLES_RECEIVED = datetime(2026, 11, 20, 5, 56, tzinfo=UTC)  # just after the last sample
 
 
-def detail_url(flow, correlation_id):
-    return reverse("transaction-detail", args=[flow, correlation_id])
+def detail_url(flow, correlation_id, plant="P100"):
+    """A timeline link as the pages write it: it names the plant."""
+    return reverse("transaction-detail", args=[flow, correlation_id]) + f"?plant={plant}"
 
 
 def search(client, **params):
@@ -75,7 +76,7 @@ def test_search_by_order_number_finds_the_order_across_flows(bob_client, samples
 
 def test_search_by_named_business_key(bob_client, samples):
     html = search(bob_client, key="delivery:80011234")
-    assert detail_url("shipment_confirmation", "DLV-80011234") in html
+    assert detail_url("shipment_confirmation", "DLV-80011234", "P200") in html
     assert "PO-1000123" not in html
 
 
@@ -279,7 +280,9 @@ def test_detail_links_the_order_journey_across_flows(bob_client, samples):
 
 
 def test_transaction_without_relatives_says_so(bob_client, samples):
-    html = bob_client.get(detail_url("shipment_confirmation", "DLV-80011234")).content.decode()
+    html = bob_client.get(
+        detail_url("shipment_confirmation", "DLV-80011234", "P200")
+    ).content.decode()
     assert "No other transaction shares a business key with this one yet." in html
 
 
