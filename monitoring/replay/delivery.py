@@ -140,10 +140,24 @@ class Delivery:
 
 
 def deliver(replay, *, now=None):
-    """POST one claimed replay to its target; classify the answer. No database writes."""
+    """POST one claimed replay to its target; classify the answer. No database writes.
+
+    Never raises: whatever goes wrong with this one delivery is its recorded failure, so the
+    rest of the batch is still sent and every outcome recorded.
+    """
     now = now or timezone.now()
+    result = Delivery(replay=replay, started_at=now, url=replay.target.replay_url)
+    try:
+        return _deliver(replay, result, now)
+    except Exception as exc:  # a header the target config makes invalid, a bug: this one only
+        log.exception("replay %s could not be sent", replay.pk)
+        result.outcome, result.delay = "failed", 0.0
+        result.error = f"Not sent: {type(exc).__name__}: {exc}"[:EXCERPT]
+        return result
+
+
+def _deliver(replay, result, now):
     system = replay.target
-    result = Delivery(replay=replay, started_at=now, url=system.replay_url)
     if not system.replay_url:
         result.error = f"{system.code} has no replay endpoint any more."
         return result
@@ -152,6 +166,7 @@ def deliver(replay, *, now=None):
     )
     started = time.monotonic()
     retry_after = None
+    status = None
     try:
         status, response_headers, body = http_post(
             system.replay_url,
@@ -160,7 +175,6 @@ def deliver(replay, *, now=None):
             timeout=settings.REPLAY_TIMEOUT_SECONDS,
         )
     except (OSError, http.client.HTTPException) as exc:
-        status = None
         result.error = f"{type(exc).__name__}: {exc}"[:EXCERPT] or "connection failed"
     else:
         result.response = body[:EXCERPT].decode("utf-8", "replace")

@@ -2,6 +2,7 @@
 
 import difflib
 import json
+from urllib.parse import quote
 
 UNCHANGED = object()
 
@@ -53,13 +54,28 @@ def idempotency_key(dead_letter_id, version):
     return f"hub-dl-{dead_letter_id}-v{version}"
 
 
+# Printable ASCII but "%": a header value made only of these is sent as it is.
+HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+
+
+def header_value(text):
+    """(value, encoded): `text` as it is when every character is safe in a header, else
+    percent-encoded UTF-8 (RFC 3986), which a receiver reverses with one unquote()."""
+    if all(c in HEADER_SAFE for c in text):
+        return text, False
+    return quote(text, safe=HEADER_SAFE), True
+
+
 def request_headers(*, system, key, correlation_id, mask=False):
+    correlation, encoded = header_value(correlation_id)
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": key,
-        "X-Correlation-ID": correlation_id,
+        "X-Correlation-ID": correlation,
         "User-Agent": "integration-hub-replay/1",
     }
+    if encoded:  # a correlation ID with spaces, "%", line breaks or non-ASCII letters
+        headers["X-Correlation-ID-Encoding"] = "percent"
     if system.replay_auth_header and system.replay_auth_value:
         headers[system.replay_auth_header] = "********" if mask else system.replay_auth_value
     return headers

@@ -1,6 +1,7 @@
 """Replay delivery, called as plain functions against a local HTTP receiver (no worker)."""
 
 from datetime import timedelta
+from urllib.parse import unquote
 
 import pytest
 from django.utils import timezone
@@ -212,3 +213,49 @@ def test_the_per_system_limit_turns_away_a_task_when_all_slots_are_taken(mes, al
         slots.release_slot(held, "other-task")
         assert delivery.deliver_batch([row.pk])["succeeded"] == 1
     assert len(target.requests) == 1
+
+
+def test_correlation_ids_unsafe_in_a_header_are_percent_encoded_and_all_sent(mes, alice):
+    ids = ["PO-Größe→7", "PO-8\r\nX-Evil: 1", "PO 9%", "PO-10"]
+    letters = [dead_letter(corr, order=str(n)) for n, corr in enumerate(ids)]
+    with Receiver() as target:
+        mes(target)
+        bulk = requests.replay_selection(
+            dead_letters=DeadLetter.objects.all(), requested_by=alice, selection={}
+        )
+        summary = delivery.deliver_batch(list(bulk.replays.values_list("id", flat=True)))
+    assert summary["succeeded"] == 4
+    got = {unquote(r["headers"]["X-Correlation-ID"]): r["headers"] for r in target.requests}
+    assert set(got) == set(ids)
+    assert "X-Evil" not in got["PO-8\r\nX-Evil: 1"]
+    assert got["PO-Größe→7"]["X-Correlation-ID"] == "PO-Gr%C3%B6%C3%9Fe%E2%86%927"
+    assert got["PO-Größe→7"]["X-Correlation-ID-Encoding"] == "percent"
+    assert got["PO-10"]["X-Correlation-ID"] == "PO-10"
+    assert "X-Correlation-ID-Encoding" not in got["PO-10"]
+    assert all(letter_state(letter) == "replayed" for letter in letters)
+
+
+def letter_state(letter):
+    letter.refresh_from_db()
+    return letter.state
+
+
+def test_an_exception_in_one_delivery_is_that_deliverys_recorded_failure(mes, alice, p100):
+    System.objects.filter(code="ERP").update(
+        replay_url="http://127.0.0.1:9/erp",
+        replay_auth_value="Bearer ключ",  # not Latin-1
+    )
+    to_erp = dead_letter("PO-20", order="20", target="ERP")
+    to_mes = dead_letter("PO-21", order="21")
+    with Receiver() as target:
+        mes(target)
+        rows = [
+            requests.request_replay(dead_letter=d, requested_by=alice) for d in (to_erp, to_mes)
+        ]
+        summary = delivery.deliver_batch([r.pk for r in rows])
+    assert (summary["failed"], summary["succeeded"]) == (1, 1)
+    failed = Replay.objects.get(dead_letter=to_erp)
+    assert failed.state == "failed"
+    assert "UnicodeEncodeError" in failed.attempts.get().error
+    assert letter_state(to_mes) == "replayed"
+    assert letter_state(to_erp) == "investigating"  # back in the inbox, with the reason
