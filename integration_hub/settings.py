@@ -213,6 +213,8 @@ if not DEBUG:
 DATA_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024
 INGEST_MAX_BODY_BYTES = 10 * 1024 * 1024
 INGEST_MAX_EVENTS = 5000
+# Events older than this are refused: a typo in the year, not a late arrival.
+INGEST_MAX_AGE_DAYS = env_int("INGEST_MAX_AGE_DAYS", 400, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -2,7 +2,6 @@
 their id."""
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -10,7 +9,16 @@ from django.utils import timezone
 from integration_hub.models import Flow, Plant, System
 from tracing.dead_letters.capture import business_key_of
 from tracing.dead_letters.fingerprint import fingerprint
-from tracing.ingest.contract import ERROR_CLASSES
+from tracing.ingest.contract import (
+    MAX_KEYS,
+    MAX_PAYLOAD_BYTES,
+    error_field,
+    id_field,
+    json_blob,
+    string_map,
+    text_problem,
+    timestamp_field,
+)
 from tracing.models import DeadLetter, Transaction
 
 
@@ -28,36 +36,10 @@ class Reported:
     created: bool
 
 
-def _text(data, name, errors, *, required=True, max_length=128):
-    value = data.get(name)
-    if value in (None, ""):
-        if required:
-            errors[name] = ["This field is required."]
-        return ""
-    if not isinstance(value, str):
-        errors[name] = [f"Must be a string, not {type(value).__name__}."]
-        return ""
-    if len(value) > max_length:
-        errors[name] = [f"At most {max_length} characters."]
-        return ""
-    return value
-
-
-def _time(data, name, errors):
-    value = data.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        errors[name] = ["An RFC 3339 time with offset, e.g. 2026-11-20T06:00:00+01:00."]
-    return parsed
-
-
 def _code(data, name, model, errors, *, required=True):
-    code = _text(data, name, errors, required=required, max_length=64)
+    if not required and data.get(name) == "":
+        return None
+    code = id_field(data, name, errors, required=required, max_length=64)
     if not code:
         return None
     row = model.objects.filter(code=code).first()
@@ -65,6 +47,33 @@ def _code(data, name, model, errors, *, required=True):
         known = ", ".join(model.objects.values_list("code", flat=True)) or "none registered"
         errors[name] = [f"Unknown {name} {code!r}; valid: {known}."]
     return row
+
+
+MAX_ATTEMPTS = 1_000_000
+MAX_HEADERS = 64
+MAX_HEADER_BYTES = 16 * 1024
+
+
+def _headers(data, errors):
+    """The failed request's headers: name → string value, each storable text, 16 KiB in all."""
+    headers = data.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        errors["headers"] = ["An object of header name → string value."]
+        return {}
+    problems = [
+        f"{name[:64]!r}: {problem}."
+        for name, value in headers.items()
+        if (problem := text_problem(name) or text_problem(value))
+    ]
+    size = sum(len(k) + len(v) for k, v in headers.items())
+    if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+        problems.append(f"At most {MAX_HEADERS} headers and {MAX_HEADER_BYTES // 1024} KiB.")
+    if problems:
+        errors["headers"] = problems
+        return {}
+    return headers
 
 
 FIELDS = frozenset(
@@ -84,48 +93,38 @@ def clean_report(data, *, api_key=None, now=None):
     unknown = sorted(set(data) - FIELDS)
     if unknown:
         errors["non_field_errors"] = [f"Unknown fields: {', '.join(unknown)}."]
-    external_id = _text(data, "id", errors)
-    correlation_id = _text(data, "correlation_id", errors)
+    external_id = id_field(data, "id", errors)
+    correlation_id = id_field(data, "correlation_id", errors)
     flow = _code(data, "flow", Flow, errors)
     source = _code(data, "source", System, errors)
     target = _code(data, "target", System, errors, required=False)
     plant = _code(data, "plant", Plant, errors)
-    step = _text(data, "step", errors, required=False, max_length=64)
+    step = (
+        ""
+        if data.get("step") == ""
+        else id_field(data, "step", errors, required=False, max_length=64) or ""
+    )
     if flow and step and step not in flow.milestones:
         errors["step"] = [f"Not a milestone of {flow.code}: {', '.join(flow.milestones)}."]
-    error = data.get("error")
+    error = error_field(data, "failed", errors)
     error_fields = {}
-    if not isinstance(error, dict):
-        errors["error"] = ["An object {class, code, message} is required."]
-    else:
-        if error.get("class") not in ERROR_CLASSES:
-            errors["error.class"] = [f"One of {', '.join(ERROR_CLASSES)}."]
-        for part, limit in (("code", 128), ("message", 4000)):
-            value = error.get(part, "")
-            if not isinstance(value, str) or len(value) > limit:
-                errors[f"error.{part}"] = [f"A string of at most {limit} characters."]
-        error_fields = {
-            "error_class": error.get("class", ""),
-            "error_code": error.get("code", "") or "",
-            "error_message": error.get("message", "") or "",
-        }
-    headers = data.get("headers", {})
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        errors["headers"] = ["An object of header name → string value."]
-    keys = data.get("business_keys", {})
-    if not isinstance(keys, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in keys.items()
-    ):
-        errors["business_keys"] = ["An object of string → string."]
+    if error is not None:
+        error_fields = dict(zip(("error_class", "error_code", "error_message"), error, strict=True))
+    headers = _headers(data, errors)
+    keys = string_map(data, "business_keys", MAX_KEYS, errors)
     attempts = data.get("attempts", 1)
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-        errors["attempts"] = ["A whole number of at least 1."]
-    first = _time(data, "first_failed_at", errors)
-    last = _time(data, "last_failed_at", errors)
+    if (
+        not isinstance(attempts, int)
+        or isinstance(attempts, bool)
+        or not 1 <= attempts <= MAX_ATTEMPTS
+    ):
+        errors["attempts"] = [f"A whole number from 1 to {MAX_ATTEMPTS:,}."]
+    first = timestamp_field(data, "first_failed_at", now, errors, required=False)
+    last = timestamp_field(data, "last_failed_at", now, errors, required=False)
     if "payload" not in data:
         errors["payload"] = ["This field is required: the message body to keep for replay."]
+    else:
+        json_blob(data, "payload", errors, max_bytes=MAX_PAYLOAD_BYTES)
     if first and last and last < first:
         errors["last_failed_at"] = ["Must not be before first_failed_at."]
     if (
@@ -151,7 +150,7 @@ def clean_report(data, *, api_key=None, now=None):
         "attempts": attempts,
         "first_failed_at": first,
         "last_failed_at": last or first,
-        "business_keys": keys,
+        "business_keys": keys or {},
         **error_fields,
     }
 

@@ -7,37 +7,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from django.conf import settings
 
 from integration_hub.models import Flow, Plant, System
 from tracing.models import FAILURE_STATUSES, EventStatus
 
 MAX_ID = 128
-
-
 MAX_KEYS = 16
-
-
 MAX_ATTRIBUTES = 64
-
-
 MAX_PAYLOAD_BYTES = 256 * 1024
-
-
 MAX_KEY_NAME = 64
-
-
 MAX_KEY_VALUE = 256
-
-
 MAX_ERROR_MESSAGE = 4000
-
-
 FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
 ERROR_CLASSES = ("transient", "business_rule", "schema", "master_data", "unknown")
-
-
 STATUSES = tuple(EventStatus.values)
 
 
@@ -102,7 +85,18 @@ class CleanEvent:
         return self.status in FAILURE_STATUSES
 
 
-def _id_field(event, name, errors, required=True):
+def text_problem(value):
+    """Why a string cannot be stored as text (NUL, a lone surrogate), or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def id_field(event, name, errors, required=True, max_length=MAX_ID):
     value = event.get(name)
     if value is None:
         if required:
@@ -110,10 +104,10 @@ def _id_field(event, name, errors, required=True):
         return None
     if not isinstance(value, str):
         errors[name] = [f"Must be a string, not {type(value).__name__}."]
-    elif not 1 <= len(value) <= MAX_ID:
-        errors[name] = [f"Must be 1-{MAX_ID} characters long."]
-    elif "\x00" in value:
-        errors[name] = ["Must not contain NUL characters."]
+    elif not 1 <= len(value) <= max_length:
+        errors[name] = [f"Must be 1-{max_length} characters long."]
+    elif problem := text_problem(value):
+        errors[name] = [f"It {problem}."]
     else:
         return value
     return None
@@ -134,34 +128,45 @@ def _code(event, name, known, errors, required=True):
     return known[value]
 
 
-def _occurred_at(event, now, errors):
-    value = event.get("occurred_at")
+def timestamp_field(event, name, now, errors, required=True):
+    """An RFC 3339 time with offset, at most 5 minutes ahead of `now` and at most
+    INGEST_MAX_AGE_DAYS behind it; None (and an error under `name`) otherwise."""
+    value = event.get(name)
     if value is None:
-        errors["occurred_at"] = ["This field is required."]
+        if required:
+            errors[name] = ["This field is required."]
         return None
     if not isinstance(value, str):
-        errors["occurred_at"] = ["Must be an RFC 3339 string such as 2026-11-20T06:00:05+01:00."]
+        errors[name] = ["Must be an RFC 3339 string such as 2026-11-20T06:00:05+01:00."]
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        errors["occurred_at"] = [
-            f"{value[:64]!r} is not RFC 3339 (e.g. 2026-11-20T06:00:05+01:00)."
-        ]
+        errors[name] = [f"{value[:64]!r} is not RFC 3339 (e.g. 2026-11-20T06:00:05+01:00)."]
         return None
     if parsed.tzinfo is None:
-        errors["occurred_at"] = ["Must carry a UTC offset (Z or +01:00)."]
+        errors[name] = ["Must carry a UTC offset (Z or +01:00)."]
         return None
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset falls off the calendar
+        errors[name] = [f"{value[:64]} is outside the calendar this hub accepts."]
+        return None
+    max_age = timedelta(days=settings.INGEST_MAX_AGE_DAYS)
+    if parsed < now - max_age:
+        errors[name] = [
+            f"{value[:64]} is more than {max_age.days} days in the past (INGEST_MAX_AGE_DAYS)."
+        ]
+        return None
     if parsed > now + FUTURE_TOLERANCE:
-        errors["occurred_at"] = [
+        errors[name] = [
             f"{value} is more than 5 minutes ahead of the server clock ({now.isoformat()})."
         ]
         return None
     return parsed
 
 
-def _string_map(event, name, limit, errors):
+def string_map(event, name, limit, errors):
     value = event.get(name)
     if value is None:
         return {}
@@ -179,15 +184,15 @@ def _string_map(event, name, limit, errors):
             problems.append(
                 f"{key[:64]!r}: names 1-{MAX_KEY_NAME}, values 1-{MAX_KEY_VALUE} characters."
             )
-        elif "\x00" in key or "\x00" in val:
-            problems.append(f"{key[:64]!r}: must not contain NUL characters.")
+        elif problem := (text_problem(key) or text_problem(val)):
+            problems.append(f"{key[:64]!r}: {problem}.")
     if problems:
         errors[name] = problems
         return None
     return value
 
 
-def _error(event, status, errors):
+def error_field(event, status, errors):
     value = event.get("error")
     if value is None:
         if status in FAILURE_STATUSES:
@@ -212,15 +217,15 @@ def _error(event, status, errors):
         problems.append(
             f"unknown keys {', '.join(sorted(unknown))}; allowed: class, code, message."
         )
-    if not problems and ("\x00" in code or "\x00" in message):
-        problems.append("must not contain NUL characters.")
+    if not problems and (problem := (text_problem(code) or text_problem(message))):
+        problems.append(f"code and message {problem}.")
     if problems:
         errors["error"] = problems
         return None
     return (klass, code, message)
 
 
-def _json_blob(event, name, errors, *, max_bytes=None, max_keys=None):
+def json_blob(event, name, errors, *, max_bytes=None, max_keys=None):
     if name not in event or event[name] is None:
         return None
     value = event[name]
@@ -234,7 +239,11 @@ def _json_blob(event, name, errors, *, max_bytes=None, max_keys=None):
     try:
         blob = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as exc:
-        errors[name] = [f"Not encodable as JSON: {exc}."]
+        errors[name] = [
+            "Holds an integer beyond 64 bits; send it as a string so it is kept exactly."
+            if "64-bit" in str(exc)
+            else f"Not storable as JSON: {exc}."
+        ]
         return None
     if max_bytes is not None and len(blob) > max_bytes:
         errors[name] = [f"At most {max_bytes // 1024} KiB; got {len(blob) // 1024} KiB."]
@@ -258,8 +267,8 @@ def validate_event(event, *, catalog, now, api_key=None):
             f"Unknown fields {', '.join(sorted(unknown)[:10])}; "
             f"allowed: {', '.join(sorted(FIELDS))}."
         ]
-    event_id = _id_field(event, "event_id", errors)
-    correlation_id = _id_field(event, "correlation_id", errors)
+    event_id = id_field(event, "event_id", errors)
+    correlation_id = id_field(event, "correlation_id", errors)
     flow = None
     flow_code = event.get("flow")
     if flow_code is None:
@@ -284,11 +293,11 @@ def validate_event(event, *, catalog, now, api_key=None):
     status = event.get("status", EventStatus.OK)
     if status not in STATUSES:
         errors["status"] = [f"Must be one of {', '.join(STATUSES)}; got {str(status)[:32]!r}."]
-    occurred_at = _occurred_at(event, now, errors)
-    business_keys = _string_map(event, "business_keys", MAX_KEYS, errors)
-    error = _error(event, status, errors)
-    payload_json = _json_blob(event, "payload", errors, max_bytes=MAX_PAYLOAD_BYTES)
-    attributes_json = _json_blob(event, "attributes", errors, max_keys=MAX_ATTRIBUTES)
+    occurred_at = timestamp_field(event, "occurred_at", now, errors)
+    business_keys = string_map(event, "business_keys", MAX_KEYS, errors)
+    error = error_field(event, status, errors)
+    payload_json = json_blob(event, "payload", errors, max_bytes=MAX_PAYLOAD_BYTES)
+    attributes_json = json_blob(event, "attributes", errors, max_keys=MAX_ATTRIBUTES)
     if (
         api_key is not None
         and "source" not in errors

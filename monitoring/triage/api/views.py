@@ -13,7 +13,7 @@ from monitoring.replay import ordering, preview, requests
 from monitoring.triage import actions, selectors, states
 from monitoring.triage.api.serializers import dead_letter_data, group_data
 from tracing.dead_letters.reports import InvalidReport, report_dead_letter
-from tracing.ingest.http import BadRequest, api_key_from
+from tracing.ingest.http import BadRequest, api_key_from, parse_json
 from tracing.models import DeadLetter
 
 PAGING_PARAMS = {"page", "page_size", "format", "sort"}
@@ -88,10 +88,12 @@ class DeadLetterList(APIView):
         """Middleware reports a dead letter directly; 201 new, 200 when the id is known."""
         try:
             key = api_key_from(request)
+            # The events door's parser and limits: exact integers, no lone surrogates, 10 MiB.
+            data = parse_json(request._request)  # the Django request: its body, unparsed
         except BadRequest as exc:
             return Response(exc.body, status=exc.status)
         try:
-            reported = report_dead_letter(request.data, api_key=key)
+            reported = report_dead_letter(data, api_key=key)
         except InvalidReport as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         key.touch()
