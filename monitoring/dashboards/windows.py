@@ -1,7 +1,7 @@
 """Dashboard time ranges: presets and custom windows in the plant's time zone, chart buckets."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -116,7 +116,7 @@ def parse_window(params, tz, now=None):
     try:
         since = _local_time(raw_from, tz) if raw_from else None
         until = _local_time(raw_to, tz) if raw_to else now
-    except ValueError:
+    except (ValueError, OverflowError):
         return default_window(now), "Times look like 2026-11-20T06:00 (in the plant's zone)."
     if since is None:
         return default_window(now), "A custom range needs a start time."
@@ -134,7 +134,9 @@ def default_window(now):
 
 def _local_time(value, tz):
     parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    parsed.astimezone(UTC)  # raises OverflowError at the calendar's ends, before any query
+    return parsed
 
 
 def start_of_day(now, tz):

@@ -1,6 +1,6 @@
 """Reads shared by pages and the API: transaction search, detail, journeys."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q
 from django.utils import timezone
@@ -25,7 +25,11 @@ def parse_time(field, value):
         raise InvalidFilter(
             field, f"{value!r} is not an ISO 8601 time such as 2026-11-20T06:00:00Z."
         ) from None
-    return parsed if parsed.tzinfo else timezone.make_aware(parsed)
+    parsed = parsed if parsed.tzinfo else timezone.make_aware(parsed)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset falls off the calendar
+        raise InvalidFilter(field, f"{value!r} is outside the calendar.") from None
 
 
 def search_transactions(
