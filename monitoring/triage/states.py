@@ -1,6 +1,7 @@
 """A dead letter's triage: the state machine, assignment, notes and payload edits, each recorded
 in its audit trail (`DeadLetterChange`)."""
 
+from django.db import transaction
 from django.utils import timezone
 
 from monitoring.models import PayloadEdit
@@ -17,6 +18,12 @@ TRANSITIONS = {
 }
 
 
+def _locked_state(letter):
+    """The letter's state as the database has it now, the row locked until commit."""
+    rows = DeadLetter.objects.select_for_update().filter(pk=letter.pk)
+    return rows.values_list("state", flat=True).first()
+
+
 def can_move_to(letter, state):
     return state in TRANSITIONS.get(letter.state, ())
 
@@ -27,30 +34,38 @@ def move_to(letter, state, *, by=None, text="", now=None, kind="state"):
     Returns the change row, or None when another request moved it first.
     """
     now = now or timezone.now()
-    allowed_from = [s for s, nexts in TRANSITIONS.items() if state in nexts]
     closed = now if state in DeadLetter.CLOSED_STATES else None
-    updated = DeadLetter.objects.filter(pk=letter.pk, state__in=allowed_from).update(
-        state=state, closed_at=closed, updated_at=now
-    )
-    if updated != 1:
-        return None
-    change = DeadLetterChange.objects.create(
-        dead_letter=letter, at=now, by=by, kind=kind, from_state=letter.state, to_state=state,
-        text=text,
-    )  # fmt: skip
+    with transaction.atomic():
+        current = _locked_state(letter)
+        if current is None or state not in TRANSITIONS.get(current, ()):
+            return None
+        DeadLetter.objects.filter(pk=letter.pk, state=current).update(
+            state=state, closed_at=closed, updated_at=now
+        )
+        change = DeadLetterChange.objects.create(
+            dead_letter=letter, at=now, by=by, kind=kind, from_state=current, to_state=state,
+            text=text,
+        )  # fmt: skip
     letter.state, letter.closed_at, letter.updated_at = state, closed, now
     return change
 
 
 def assign(letter, assignee, *, by=None, now=None):
-    """Assign to a person (or nobody); a new dead letter someone takes is being investigated."""
+    """Assign to a person (or nobody); a new dead letter someone takes is being investigated.
+
+    Only `new` moves (conditionally): a letter whose replay was queued meanwhile stays queued.
+    """
     now = now or timezone.now()
-    state = "investigating" if letter.state == "new" and assignee else letter.state
-    DeadLetter.objects.filter(pk=letter.pk).update(assignee=assignee, state=state, updated_at=now)
-    change = DeadLetterChange.objects.create(
-        dead_letter=letter, at=now, by=by, kind="assign", from_state=letter.state, to_state=state,
-        assignee=assignee,
-    )  # fmt: skip
+    with transaction.atomic():
+        current = _locked_state(letter)
+        state = "investigating" if current == "new" and assignee else current
+        DeadLetter.objects.filter(pk=letter.pk, state=current).update(
+            assignee=assignee, state=state, updated_at=now
+        )
+        change = DeadLetterChange.objects.create(
+            dead_letter=letter, at=now, by=by, kind="assign", from_state=current, to_state=state,
+            assignee=assignee,
+        )  # fmt: skip
     letter.assignee, letter.state, letter.updated_at = assignee, state, now
     return change
 
