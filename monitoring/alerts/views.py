@@ -6,8 +6,8 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from integration_hub.models import Plant
-from monitoring.alerts.api.views import visible_alerts
-from monitoring.models import Alert, AlertRule, Severity
+from monitoring.alerts.api.views import rules_for, visible_alerts
+from monitoring.models import Alert, Severity
 
 
 @login_required
@@ -26,9 +26,8 @@ def alert_history(request):
         alerts = alerts.filter(severity=values["severity"])
     page = Paginator(alerts.order_by("state", "-fired_at", "-id"), 50).get_page(params.get("page"))
     now = timezone.now()
-    muted = [
-        r for r in AlertRule.objects.filter(muted_until__gt=now).order_by("muted_until")
-    ]  # fmt: skip
+    # Only the rules of the reader's plants (and those for every plant).
+    muted = list(rules_for(request.user).filter(muted_until__gt=now).order_by("muted_until"))
     context = {
         "page": page,
         "values": values,
