@@ -40,7 +40,7 @@ if not DEBUG:
         )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "integration_hub.admin_apps.HubAdminConfig",  # the admin site, open to the admin role
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -81,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "integration_hub.context_processors.roles",
             ],
         },
     },

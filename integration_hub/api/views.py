@@ -1,7 +1,8 @@
 """Catalog API for automation: plants, systems and flows by code (admins only)."""
 
-from rest_framework import mixins, permissions, routers, viewsets
+from rest_framework import mixins, routers, viewsets
 
+from integration_hub.api.permissions import IsHubAdmin
 from integration_hub.api.serializers import FlowSerializer, PlantSerializer, SystemSerializer
 from integration_hub.models import Flow, Plant, System
 
@@ -25,7 +26,7 @@ class CatalogViewSet(
 
     lookup_field = "code"
     lookup_value_regex = "[^/]+"
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [IsHubAdmin]
     pagination_class = None
 
 

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from integration_hub.api.permissions import ReadOrAdmin
 from integration_hub.models import Plant
-from integration_hub.roles import sees_all_plants
+from integration_hub.roles import is_admin, sees_all_plants
 from monitoring.alerts.api.serializers import (
     AlertChannelSerializer,
     AlertRuleSerializer,
@@ -32,7 +32,7 @@ class AdminOnly(permissions.BasePermission):
     """Channels hold addresses and webhook URLs (often secrets themselves): admins only."""
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        return is_admin(request.user)
 
 
 def rotate_secret(channel, *, now=None):
@@ -228,11 +228,11 @@ class AlertList(APIView):
         qs = filter_alerts(visible_alerts(request.user), request.query_params)
         paginator = NewestFirst()
         page = paginator.paginate_queryset(qs, request, view=self)
-        show = request.user.is_staff
+        show = is_admin(request.user)
         return paginator.get_paginated_response([alert_data(a, show_targets=show) for a in page])
 
 
 class AlertDetail(APIView):
     def get(self, request, pk):
         alert = get_object_or_404(visible_alerts(request.user), pk=pk)
-        return Response(alert_data(alert, show_targets=request.user.is_staff))
+        return Response(alert_data(alert, show_targets=is_admin(request.user)))

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import urllib.error
@@ -83,6 +84,20 @@ def send(delivery):
 # --- Presets: the hub's own document, or a message Slack / Teams incoming webhooks accept ----
 
 
+def slack_text(text):
+    """Text shown literally in Slack: `<!channel>`, `<url|label>` and entities are neutralised."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
+
+
+def teams_text(text):
+    """Text shown literally in an Adaptive Card (CommonMark subset): punctuation backslashed,
+    so a reporter's message cannot become a link or formatting."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def _line(doc):
     state = {"fired": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED"}.get(
         doc["transition"], doc["transition"].upper()
@@ -103,15 +118,16 @@ def standard(doc):
 
 
 def slack(doc):
-    text = f"{_line(doc)}\n{_figures(doc)}\n<{doc['links']['dashboard']}|Open the dashboard>"
+    body = slack_text(f"{_line(doc)}\n{_figures(doc)}")
+    text = f"{body}\n<{doc['links']['dashboard']}|Open the dashboard>"
     return {"text": text.replace("\n\n", "\n"), "hub": doc}
 
 
 def teams(doc):
     facts = [
         {"title": "Severity", "value": doc["severity"]},
-        {"title": "Plant", "value": doc.get("plant") or "all"},
-        {"title": "Figure", "value": _figures(doc) or "-"},
+        {"title": "Plant", "value": teams_text(doc.get("plant") or "all")},
+        {"title": "Figure", "value": teams_text(_figures(doc) or "-")},
         {"title": "At", "value": doc["at"]},
     ]
     card = {
@@ -119,7 +135,7 @@ def teams(doc):
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.4",
         "body": [
-            {"type": "TextBlock", "text": _line(doc), "wrap": True, "weight": "Bolder"},
+            {"type": "TextBlock", "text": teams_text(_line(doc)), "wrap": True, "weight": "Bolder"},
             {"type": "FactSet", "facts": facts},
         ],
         "actions": [

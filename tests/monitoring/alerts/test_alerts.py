@@ -393,6 +393,28 @@ def test_slack_and_teams_presets_shape_the_body(hook, p100):
     assert card["type"] == "AdaptiveCard"
 
 
+def test_reporter_text_cannot_inject_markup_into_slack_or_teams(hook, p100):
+    AlertRule.objects.create(name="New failure cause", kind="dead_letter_new_group")
+    webhook_channel(hook, name="slack", preset="slack")
+    webhook_channel(hook, name="teams", preset="teams")
+    letter = dead_letter(1, plant=p100, fingerprint="fp-evil", at=NOW - MIN)
+    DeadLetter.objects.filter(pk=letter.pk).update(
+        error_code="<!channel>",
+        error_message="[click](https://evil.example) <https://evil.example|here>",
+    )
+    evaluate_alerts(NOW)
+    assert "<!channel>" in Alert.objects.get().summary  # the hub's own document keeps it as is
+    send_all(NOW)
+    bodies = {r["json"].get("type", "slack"): r["json"] for r in hook.requests}
+    slack = bodies["slack"]["text"]
+    assert "<!channel>" not in slack and "&lt;!channel&gt;" in slack
+    assert "<https://evil.example" not in slack
+    card = bodies["message"]["attachments"][0]["content"]
+    title = card["body"][0]["text"]
+    assert "<!channel>" not in title and "\\<\\!channel\\>" in title
+    assert all("[click](" not in block.get("text", "") for block in card["body"])
+
+
 def test_an_expired_lease_is_handed_back_and_a_lost_message_requeued(enqueued, hook, p100):
     stuck_rule(plant=p100)
     webhook_channel(hook)
