@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 
 from integration_hub.models import System
-from monitoring.models import Replay
+from monitoring.models import PayloadEdit, Replay
 from monitoring.replay import delivery, requests, slots, sweep
-from tests.events import dead_letter
+from tests.events import PAYLOAD, dead_letter
 from tests.receivers.replay import Receiver
 from tracing.models import DeadLetter, TraceEvent
 
@@ -130,11 +130,20 @@ def test_edit_and_replay_keeps_the_original_and_previews_a_diff(mes, admin_api):
         assert ok.status_code == 202
         delivery.deliver_batch([Replay.objects.get().pk])
     letter.refresh_from_db()
-    assert letter.payload == letter.payload and letter.payload["ProductionOrder"]["Routing"] == (
-        "R-4712-02"
-    )
+    assert letter.payload == PAYLOAD  # the original, as captured
+    assert (letter.edited_payload, letter.payload_version) == (edited, 2)
     assert target.requests[0]["body"] == edited
     assert target.requests[0]["headers"]["Idempotency-Key"].endswith("-v2")
+    # The audit trail: who edited what and why, and who asked for the replay and why.
+    edit = PayloadEdit.objects.get(dead_letter=letter)
+    assert (edit.version, edit.payload, edit.reason) == (2, edited, "routing 03 released")
+    assert edit.edited_by.username == "alice"
+    change = letter.changes.get(kind="edit")
+    assert (change.by.username, change.text) == ("alice", "Payload version 2: routing 03 released")
+    replay = Replay.objects.get()
+    assert (replay.requested_by.username, replay.reason) == ("alice", "routing 03 released")
+    assert (replay.payload, replay.payload_version) == (edited, 2)
+    assert replay.attempts.get().payload_version == 2
 
 
 def test_bulk_replay_leaves_superseded_out_and_holds_later_steps(mes, alice):

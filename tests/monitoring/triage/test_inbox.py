@@ -125,3 +125,14 @@ def test_bulk_confirmation_states_the_count(client, alice, p100):
     ).content.decode()
     assert "This will replay <strong>2</strong> dead letters" in page
     assert DeadLetter.objects.filter(state="new").count() == 2
+
+
+def test_groups_by_impact_put_the_cause_holding_most_transactions_first(admin_api, p100):
+    for n in range(3):  # older, but holds three orders
+        dead_letter(f"PO-OLD-{n}", order=f"9{n}", code="MAT_LOCKED", message="Material locked")
+    dead_letter("PO-NEW", order="1", code="ROUTING_NOT_FOUND")  # newest, holds one
+    newest = admin_api.get("/api/v1/dead-letter-groups").json()["results"]
+    by_impact = admin_api.get("/api/v1/dead-letter-groups", {"sort": "impact"}).json()["results"]
+    assert [g["error"]["code"] for g in newest] == ["ROUTING_NOT_FOUND", "MAT_LOCKED"]
+    assert [g["error"]["code"] for g in by_impact] == ["MAT_LOCKED", "ROUTING_NOT_FOUND"]
+    assert by_impact[0]["impact"]["held"] == 3
