@@ -5,6 +5,9 @@ SUPERVISOR, ANALYST, ADMIN = "supervisor", "analyst", "admin"
 ROLES = (SUPERVISOR, ANALYST, ADMIN)
 
 
+TRIAGE_PERMISSION = "replay_deadletter"  # tracing.DeadLetter's: triage and replay
+
+
 def _groups(user):
     if not hasattr(user, "_role_names"):
         user._role_names = (
@@ -32,5 +35,5 @@ def can_triage(user):
     return bool(
         user
         and user.is_authenticated
-        and (sees_all_plants(user) or user.has_perm("tracing.replay_deadletter"))
+        and (sees_all_plants(user) or user.has_perm(f"tracing.{TRIAGE_PERMISSION}"))
     )

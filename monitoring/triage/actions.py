@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integration_hub.roles import can_triage, sees_all_plants
+from integration_hub.roles import ADMIN, TRIAGE_PERMISSION, can_triage, sees_all_plants
 from monitoring.models import BulkAction, Replay
 from monitoring.replay.ordering import release_held
 from monitoring.replay.requests import replay_selection
@@ -24,13 +24,38 @@ def ensure_can_act(user):
         raise NotAllowed("Only analysts and admins may act on dead letters; you may read them.")
 
 
-def assignee_from(username):
-    """The person a dead letter is assigned to ('' or None: nobody)."""
+def assignable(plants):
+    """People who may triage dead letters of every one of these plants: admins, and analysts
+    who are members of each. Others are never listed, so no page shows who works elsewhere."""
+    plant_ids = {p.pk for p in plants}
+    triagers = (
+        Q(is_superuser=True)
+        | Q(is_staff=True)
+        | Q(groups__name=ADMIN)
+        | Q(groups__permissions__codename=TRIAGE_PERMISSION)
+        | Q(user_permissions__codename=TRIAGE_PERMISSION)
+    )
+    people = (
+        get_user_model()
+        .objects.filter(triagers, is_active=True)
+        .distinct()
+        .prefetch_related("plant_memberships")
+        .order_by("username")
+    )
+    return [
+        p for p in people
+        if sees_all_plants(p) or plant_ids <= {m.plant_id for m in p.plant_memberships.all()}
+    ]  # fmt: skip
+
+
+def assignee_from(username, plants):
+    """The person a dead letter of these plants is assigned to ('' or None: nobody)."""
     if not username:
         return None
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    user = next((p for p in assignable(plants) if p.get_username() == username), None)
     if user is None:
-        raise InvalidFilter("assignee", f"No active user {username!r}.")
+        codes = ", ".join(sorted(p.code for p in plants))
+        raise InvalidFilter("assignee", f"No one named {username!r} may triage at {codes}.")
     return user
 
 

@@ -23,6 +23,16 @@ def _slos_by_flow_plant():
     return slos, statuses
 
 
+def _measuring(slos, statuses, flow_id, plant_id):
+    """(SLO, this plant's status or None) for each SLO measuring the flow at the plant. Never
+    the all-plants status: it may hide or invent trouble at this plant."""
+    return [
+        (slo, statuses.get((slo.id, plant_id)))
+        for slo in slos
+        if slo.flow_id == flow_id and slo.plant_id in (None, plant_id)
+    ]
+
+
 def _slo_line(slo, status):
     objective = f"{slo.objective * 100:g} %"
     if status is None or status.attainment is None:
@@ -64,10 +74,7 @@ def impact_of(qs):
         entry["held"] += row["held"]
         weight = 1.0
         slo_lines = []
-        for slo in slos:
-            if slo.flow_id != row["flow_id"] or slo.plant_id not in (None, row["plant_id"]):
-                continue
-            status = statuses.get((slo.id, row["plant_id"])) or statuses.get((slo.id, None))
+        for slo, status in _measuring(slos, statuses, row["flow_id"], row["plant_id"]):
             slo_lines.append(_slo_line(slo, status))
             weight += STATUS_WEIGHT.get(status.status if status else "ok", 1)
         waiting = f" waiting for {row['target__code']}" if row["target__code"] else " waiting"
@@ -101,9 +108,8 @@ def letter_impact(letter):
         return {"text": "Its transaction completed anyway; nothing is held open.", "slos": []}
     slos, statuses = _slos_by_flow_plant()
     lines = [
-        _slo_line(slo, statuses.get((slo.id, letter.plant_id)) or statuses.get((slo.id, None)))
-        for slo in slos
-        if slo.flow_id == letter.flow_id and slo.plant_id in (None, letter.plant_id)
+        _slo_line(slo, status)
+        for slo, status in _measuring(slos, statuses, letter.flow_id, letter.plant_id)
     ]
     text = f"Holds {letter.flow.name.lower()} {letter.correlation_id} open at {letter.plant.code}"
     if lines:

@@ -4,7 +4,6 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -105,7 +104,7 @@ def detail(request, pk):
             "history": letter.changes.select_related("by", "assignee"),
             "impact": letter_impact(letter),
             "can_triage": can_triage(request.user),
-            "people": get_user_model().objects.filter(is_active=True).order_by("username"),
+            "people": actions.assignable([letter.plant]),
             "replay_problem": _replay_problem(letter),
         },
     )
@@ -134,7 +133,9 @@ def _act_on(request, letter):
     elif action == "assign":
         try:
             states.assign(
-                letter, actions.assignee_from(request.POST.get("assignee")), by=request.user
+                letter,
+                actions.assignee_from(request.POST.get("assignee"), [letter.plant]),
+                by=request.user,
             )
             messages.success(request, "Assignment saved.")
         except selectors.InvalidFilter as exc:
@@ -225,12 +226,14 @@ def bulk_confirm(request):
                 "reason_missing": bool(request.POST.get("confirm"))
                 and action in ("resolve", "discard")
                 and not reason,
-                "people": _people(),
+                "people": actions.assignable(_plants_of(letters)),
             },
         )
     try:
         assignee = (
-            actions.assignee_from(request.POST.get("assignee")) if action == "assign" else None
+            actions.assignee_from(request.POST.get("assignee"), _plants_of(letters))
+            if action == "assign"
+            else None
         )
     except selectors.InvalidFilter as exc:
         messages.error(request, str(exc))
@@ -245,8 +248,8 @@ def bulk_confirm(request):
     return redirect("dead-letters")
 
 
-def _people():
-    return get_user_model().objects.filter(is_active=True).order_by("username")
+def _plants_of(letters):
+    return list(Plant.objects.filter(id__in=letters.values("plant_id")))
 
 
 @login_required

@@ -8,6 +8,15 @@ def _iso(moment):
     return moment.isoformat() if moment else None
 
 
+# What a replay's target answered, and where it lives: for people who may triage only (a URL
+# may carry credentials, a response excerpt another system's data).
+DELIVERY_DETAILS = ("url", "response_excerpt", "error")
+
+
+def _without_delivery(data):
+    return {k: v for k, v in data.items() if k not in DELIVERY_DETAILS}
+
+
 def attempt_data(a):
     return {
         "number": a.number,
@@ -22,8 +31,8 @@ def attempt_data(a):
     }
 
 
-def replay_data(r):
-    return {
+def replay_data(r, *, delivery=True):
+    data = {
         "id": r.id,
         "state": r.state,
         "requested_by": r.requested_by.get_username() if r.requested_by else None,
@@ -37,11 +46,15 @@ def replay_data(r):
         "response_excerpt": r.response_excerpt,
         "error": r.error,
         "finished_at": _iso(r.finished_at),
-        "attempts": [attempt_data(a) for a in r.attempts.all()],
+        "attempts": [
+            attempt_data(a) if delivery else _without_delivery(attempt_data(a))
+            for a in r.attempts.all()
+        ],
     }
+    return data if delivery else _without_delivery(data)
 
 
-def dead_letter_data(d, *, detail=False):
+def dead_letter_data(d, *, detail=False, delivery=True):
     """The contract: id, fingerprint, state, flow, plant, source, target, correlation_id, error,
     payload, headers, attempts, first/last_failed_at, assignee, replays (+ a few extras)."""
     data = {
@@ -65,7 +78,7 @@ def dead_letter_data(d, *, detail=False):
         "superseded_at": _iso(d.superseded_at),
         "business_keys": d.business_keys,
         "payload_version": d.payload_version,
-        "replays": [replay_data(r) for r in d.replays.all()],
+        "replays": [replay_data(r, delivery=delivery) for r in d.replays.all()],
     }
     if detail:
         data["edited_payload"] = d.edited_payload if d.payload_version > 1 else None

@@ -8,6 +8,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from integration_hub.models import Plant
+from integration_hub.roles import can_triage
 from monitoring.models import Replay
 from monitoring.replay import ordering, preview, requests
 from monitoring.triage import actions, selectors, states
@@ -82,7 +84,9 @@ class DeadLetterList(APIView):
         qs = selectors.dead_letters(user=request.user, filters=_filters(request.query_params))
         paginator = Pages()
         page = paginator.paginate_queryset(with_replays(qs), request, view=self)
-        return paginator.get_paginated_response([dead_letter_data(d) for d in page])
+        return paginator.get_paginated_response(
+            [dead_letter_data(d, delivery=can_triage(request.user)) for d in page]
+        )
 
     def post(self, request):
         """Middleware reports a dead letter directly; 201 new, 200 when the id is known."""
@@ -111,7 +115,11 @@ def letter_for_reporter(pk):
 
 class DeadLetterDetail(APIView):
     def get(self, request, id):
-        return Response(dead_letter_data(letter_for(request, id), detail=True))
+        return Response(
+            dead_letter_data(
+                letter_for(request, id), detail=True, delivery=can_triage(request.user)
+            )
+        )
 
 
 class DeadLetterAction(APIView):
@@ -135,7 +143,11 @@ class DeadLetterAction(APIView):
             raise ValidationError({exc.field: [str(exc)]}) from None
         if answer is not None:
             return answer
-        return Response(dead_letter_data(letter_for(request, id), detail=True))
+        return Response(
+            dead_letter_data(
+                letter_for(request, id), detail=True, delivery=can_triage(request.user)
+            )
+        )
 
     def do_replay(self, request, letter, data):
         payload = data.get("payload", preview.UNCHANGED)
@@ -146,7 +158,11 @@ class DeadLetterAction(APIView):
             dead_letter=letter, requested_by=request.user, payload=payload, reason=reason
         )
         return Response(
-            dead_letter_data(letter_for(request, letter.external_id), detail=True),
+            dead_letter_data(
+                letter_for(request, letter.external_id),
+                detail=True,
+                delivery=can_triage(request.user),
+            ),
             status=status.HTTP_202_ACCEPTED,
         )
 
@@ -174,7 +190,7 @@ class DeadLetterAction(APIView):
         username = data["assignee"]
         if username is not None and not isinstance(username, str):
             raise selectors.InvalidFilter("assignee", "assignee must be a username or null.")
-        states.assign(letter, actions.assignee_from(username), by=request.user)
+        states.assign(letter, actions.assignee_from(username, [letter.plant]), by=request.user)
 
     def do_notes(self, request, letter, data):
         text = data.get("text")
@@ -182,7 +198,11 @@ class DeadLetterAction(APIView):
             raise selectors.InvalidFilter("text", "A note needs some text.")
         states.add_note(letter, text.strip()[:10000], by=request.user)
         return Response(
-            dead_letter_data(letter_for(request, letter.external_id), detail=True),
+            dead_letter_data(
+                letter_for(request, letter.external_id),
+                detail=True,
+                delivery=can_triage(request.user),
+            ),
             status=status.HTTP_201_CREATED,
         )
 
@@ -227,7 +247,8 @@ class Bulk(APIView):
             if "assignee" not in data:
                 raise ValidationError({"assignee": ["Give a username, or null for nobody."]})
             try:
-                assignee = actions.assignee_from(data["assignee"])
+                plants = Plant.objects.filter(id__in=letters.values("plant_id"))
+                assignee = actions.assignee_from(data["assignee"], list(plants))
             except selectors.InvalidFilter as exc:
                 raise ValidationError({exc.field: [str(exc)]}) from None
         if data.get("dry_run"):
