@@ -217,6 +217,17 @@ INGEST_MAX_EVENTS = 5000
 # Events older than this are refused: a typo in the year, not a late arrival.
 INGEST_MAX_AGE_DAYS = env_int("INGEST_MAX_AGE_DAYS", 400, minimum=1)
 
+# Passwords set through the API and the admin: long enough, not common, not the username.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -11,12 +11,13 @@ leak. After the walk, P100's data must be exactly as it was.
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from integration_hub.models import System
+from integration_hub.models import ApiKey, PlantMembership, System
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import SLO, Alert, AlertChannel, AlertRule, BulkAction, Replay
 from monitoring.replay import requests
@@ -25,8 +26,8 @@ from tracing.ingest.pipeline import ingest_events
 from tracing.models import DeadLetter, DeadLetterChange, Transaction
 
 pytestmark = pytest.mark.django_db
-SECRETS = ("PO-SECRET-100", "SECRET-ORDER-100", "DL-SECRET-100", "Secret rule P100",
-           "Secret channel P100", "secret-hook.example")  # fmt: skip
+SECRETS = ("Secret key P100", "PO-SECRET-100", "SECRET-ORDER-100", "DL-SECRET-100",
+           "Secret rule P100", "Secret channel P100", "secret-hook.example")  # fmt: skip
 METHODS = ("get", "post", "put", "patch", "delete")
 SKIP = {"logout", "login"}  # signing in and out is not plant data
 
@@ -79,7 +80,9 @@ def world(alice, p100, p200):
     AlertRule.objects.create(name="Secret rule P100 live", kind="stuck", plant=p100)
     evaluate_alerts(now + timedelta(minutes=5))
     assert Alert.objects.filter(plant=p100).exists()
+    key, _ = ApiKey.issue("Secret key P100", plants=[p100])
     return {
+        "key": key,
         "letter": letter,
         "bulk": bulk,
         "rule": rule,
@@ -113,6 +116,10 @@ def kwargs_for(name, world):
         "api-alert-channel-rotate": {"pk": world["channel"].pk},
         "api-alert-rule": {"pk": world["rule"].pk},
         "api-alert": {"pk": world["alert"].pk},
+        "api-key": {"pk": world["key"].pk},
+        "api-key-revoke": {"pk": world["key"].pk},
+        "api-members": {"code": "P100"},
+        "api-member": {"code": "P100", "username": "bob"},
     }
     if name == "api-dead-letter-action":
         actions = ("replay", "discard", "resolve", "assign", "notes", "preview")
@@ -133,6 +140,10 @@ def snapshot(world):
         "rules": sorted(AlertRule.objects.values_list("id", "name", "muted_until", "enabled")),
         "channel": (channel.url, channel.secret, channel.enabled, channel.previous_secret),
         "systems": sorted(System.objects.values_list("code", "replay_url")),
+        "keys": sorted(ApiKey.objects.values_list("id", "revoked_at")),
+        "members": sorted(PlantMembership.objects.values_list("user__username", "plant__code")),
+        "people": sorted(get_user_model().objects.values_list("username", "is_active")),
+        "roles": sorted(get_user_model().objects.values_list("username", "groups__name")),
     }
 
 
