@@ -15,6 +15,8 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
+# The embedded default is a development setup: DEBUG=1 unless the caller says otherwise.
+demo: export DEBUG ?= 1
 demo: $(STAMP)
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
@@ -23,6 +25,7 @@ demo: $(STAMP)
 	$(PY) manage.py ensure_demo_replay_endpoints
 	$(PY) manage.py rundemo
 
+test: export DEBUG ?= 1
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -33,6 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 # Benchmarks on the PostgreSQL at 127.0.0.1 (and Redis for replay); not part of `make test`.
+bench: export DEBUG ?= 1
 bench: $(STAMP)
 	$(PY) -m tests.bench.run
 	$(PY) -m tests.bench.dashboard

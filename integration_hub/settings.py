@@ -24,7 +24,7 @@ VAR_DIR = Path(env_str("HUB_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 INSECURE_SECRET_KEY = "insecure-dev-key-do-not-use-in-production"
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)  # production unless asked: make demo and make test set 1
 SECRET_KEY = env_str("SECRET_KEY", INSECURE_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -199,6 +199,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 15, minimum=1)
 
 LOGIN_URL = "/accounts/login/"
+# Messages live in the session (the database), never in a cookie: the admin shows raw API keys
+# and signing secrets once through them.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_REDIRECT_URL = "/"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

@@ -11,7 +11,9 @@ def run_django(env, code="import django; django.setup(); print('started')"):
     clean = {
         k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}
     }
+    clean["DEBUG"] = "1"  # what make test sets; a test may unset it (None) or override it
     clean.update(env, DJANGO_SETTINGS_MODULE="integration_hub.settings")
+    clean = {k: v for k, v in clean.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,

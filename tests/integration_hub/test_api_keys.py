@@ -1,5 +1,7 @@
 """Reporter API keys: only a hash is stored, shown once, limited, revocable."""
 
+import re
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -62,3 +64,15 @@ def test_admin_shows_a_new_key_once(client, alice):
     assert ApiKey.objects.find(raw).name == "QMS adapter"
     again = client.get(f"/admin/integration_hub/apikey/{ApiKey.objects.get().pk}/change/")
     assert raw.encode() not in again.content
+
+
+def test_a_new_keys_raw_value_is_shown_once_and_never_travels_in_a_cookie(client, alice):
+    client.force_login(alice)
+    created = client.post("/admin/integration_hub/apikey/add/", {"name": "WMS P200"})
+    assert created.status_code == 302
+    assert "messages" not in created.cookies
+    shown = client.get(created["Location"]).content.decode()
+    raw = re.search(r"ihk_[A-Za-z0-9_-]{40,}", shown).group(0)
+    assert ApiKey.objects.find(raw).name == "WMS P200"
+    assert all(raw not in morsel.value for morsel in created.cookies.values())
+    assert raw not in client.get(created["Location"]).content.decode()  # once

@@ -14,6 +14,12 @@ def test_production_mode_refuses_default_secret_key():
     assert "started" not in result.stdout
 
 
+def test_debug_is_off_unless_asked_for():
+    result = run_django({"DEBUG": None})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
 def test_production_mode_refuses_empty_allowed_hosts():
     result = run_django({"DEBUG": "0", "SECRET_KEY": "x" * 50})
     assert result.returncode != 0
