@@ -291,8 +291,9 @@ def validate_event(event, *, catalog, now, api_key=None):
     target_id = _code(event, "target", catalog.systems, errors, required=False)
     plant_id = _code(event, "plant", catalog.plants, errors)
     status = event.get("status", EventStatus.OK)
-    if status not in STATUSES:
+    if not isinstance(status, str) or status not in STATUSES:
         errors["status"] = [f"Must be one of {', '.join(STATUSES)}; got {str(status)[:32]!r}."]
+        status = None  # judged above; the error rules below need a plain value
     occurred_at = timestamp_field(event, "occurred_at", now, errors)
     business_keys = string_map(event, "business_keys", MAX_KEYS, errors)
     error = error_field(event, status, errors)
