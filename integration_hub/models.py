@@ -265,3 +265,14 @@ class PlantMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} @ {self.plant.code}"
+
+
+class LoginFailure(models.Model):
+    """A failed sign-in, by the username tried and the address it came from (for lock-outs)."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    address = models.CharField(max_length=64, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"{self.username} from {self.address} at {self.at:%Y-%m-%d %H:%M:%S}"

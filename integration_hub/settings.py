@@ -204,6 +204,13 @@ LOGIN_URL = "/accounts/login/"
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_REDIRECT_URL = "/"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+# Sign-in lock-out, per username and per address (integration_hub/signin.py).
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# Behind a TLS proxy that sets X-Forwarded-For/-Proto; off unless the proxy is the only way in.
+TRUST_PROXY_HEADERS = env_bool("TRUST_PROXY_HEADERS", False)
+# Requests per minute per person or token on the DRF APIs (0: unlimited).
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 600, minimum=0)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -211,7 +218,8 @@ X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUST_PROXY_HEADERS:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Ingestion reads bodies itself (10 MiB, 413 past that); these bound everything else.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024
@@ -237,6 +245,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["integration_hub.api.throttling.PerPersonRate"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

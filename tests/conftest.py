@@ -36,6 +36,12 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(autouse=True)
+def no_api_throttling(settings):
+    """Tests make many API calls a minute; the throttling test turns it back on."""
+    settings.API_RATE_PER_MINUTE = 0
+
+
 @pytest.fixture
 def p100(db):
     return Plant.objects.get_or_create(
