@@ -220,6 +220,14 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     if TRUST_PROXY_HEADERS:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # HTTPS only: redirect plain HTTP (behind a TLS-terminating proxy set TRUST_PROXY_HEADERS=1
+    # so the hub sees the original scheme), and tell browsers to stay on HTTPS.
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over HTTP
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    # The header only: listing the site in browsers is a manual step at hstspreload.org.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 # Ingestion reads bodies itself (10 MiB, 413 past that); these bound everything else.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024

@@ -63,6 +63,8 @@ def server_env(url):
     env.update(
         DATABASE_URL=url,
         DEBUG="0",
+        SECURE_SSL_REDIRECT="0",  # the bench talks plain HTTP on loopback
+        SECURE_HSTS_SECONDS="0",
         SECRET_KEY=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SETTINGS_MODULE="integration_hub.settings",

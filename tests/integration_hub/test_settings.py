@@ -82,3 +82,37 @@ def test_usual_email_variables_build_the_mailer():
     assert "'host': 'smtp.plant.example'" in result.stdout, result.stderr
     assert "'port': 587" in result.stdout
     assert "'use_tls': True" in result.stdout
+
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "s3cr3t-" * 8,
+    "ALLOWED_HOSTS": "hub.plant.example",
+    "CSRF_TRUSTED_ORIGINS": "https://hub.plant.example",
+    "EMAIL_URL": "smtp+tls://hub:pw@mail.plant.example:587?from=hub@plant.example",
+}
+
+
+def test_the_documented_production_variables_pass_the_deploy_check():
+    code = (
+        "import django; django.setup(); from django.core.management import call_command; "
+        "call_command('check', deploy=True, fail_level='WARNING')"
+    )
+    result = run_django(PRODUCTION, code)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_redirects_plain_http_but_not_the_health_probes():
+    code = (
+        "import django; django.setup(); from django.test import Client; c = Client(); "
+        "r = c.get('/transactions/', HTTP_HOST='hub.plant.example'); "
+        "h = c.get('/healthz', HTTP_HOST='hub.plant.example'); "
+        "s = c.get('/healthz', HTTP_HOST='hub.plant.example', secure=True); "
+        "print(r.status_code, r['Location'], h.status_code, s['Strict-Transport-Security'])"
+    )
+    result = run_django(PRODUCTION, code)
+    assert result.returncode == 0, result.stderr
+    status, location, health, hsts = result.stdout.split(maxsplit=3)
+    assert (status, location, health) == ("301", "https://hub.plant.example/transactions/", "200")
+    assert "max-age=31536000" in hsts and "preload" in hsts
