@@ -1,5 +1,7 @@
 """Dead-letter API: report, list and read, triage, replay, bulk actions and groups."""
 
+import json
+
 from django.db.models import Prefetch
 from django.http import Http404
 from rest_framework import permissions, status
@@ -15,6 +17,7 @@ from monitoring.replay import ordering, preview, requests
 from monitoring.triage import actions, selectors, states
 from monitoring.triage.api.serializers import dead_letter_data, group_data
 from tracing.dead_letters.reports import InvalidReport, report_dead_letter
+from tracing.ingest.contract import text_problem
 from tracing.ingest.http import BadRequest, api_key_from, parse_json
 from tracing.models import DeadLetter
 
@@ -57,6 +60,24 @@ def letter_for(request, external_id):
             {"plant": [f"Plants {codes} each have a dead letter {external_id!r}; add ?plant=."]}
         )
     return found[0]
+
+
+def _storable(data):
+    """The body, or a 400 naming the first field holding what no text column stores (NUL)."""
+    for name, value in data.items():
+        if "\x00" in name or "\\u0000" in json.dumps(value):
+            raise ValidationError({name.replace("\x00", ""): ["Must not contain NUL characters."]})
+    return data
+
+
+def _text(data, name):
+    """A free-text field (reason, note): a string that a text column can store."""
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise selectors.InvalidFilter(name, f"{name} must be a string.")
+    if problem := text_problem(value):
+        raise selectors.InvalidFilter(name, f"{name} {problem}.")
+    return value
 
 
 def _act(request):
@@ -127,7 +148,7 @@ class DeadLetterAction(APIView):
 
     def post(self, request, id, action):
         letter = letter_for(request, id)
-        data = request.data if isinstance(request.data, dict) else {}
+        data = _storable(request.data if isinstance(request.data, dict) else {})
         if action == "preview":
             try:
                 return Response(preview.preview(letter, data.get("payload", preview.UNCHANGED)))
@@ -151,9 +172,7 @@ class DeadLetterAction(APIView):
 
     def do_replay(self, request, letter, data):
         payload = data.get("payload", preview.UNCHANGED)
-        reason = data.get("reason", "")
-        if not isinstance(reason, str):
-            raise selectors.InvalidFilter("reason", "reason must be a string.")
+        reason = _text(data, "reason")
         requests.request_replay(
             dead_letter=letter, requested_by=request.user, payload=payload, reason=reason
         )
@@ -167,8 +186,8 @@ class DeadLetterAction(APIView):
         )
 
     def _close(self, request, letter, data, state):
-        reason = data.get("reason")
-        if not isinstance(reason, str) or not reason.strip():
+        reason = _text(data, "reason")
+        if not reason.strip():
             raise selectors.InvalidFilter("reason", f"A reason is required to mark it {state}.")
         if not states.can_move_to(letter, state):
             raise preview.NotReplayable(
@@ -193,8 +212,8 @@ class DeadLetterAction(APIView):
         states.assign(letter, actions.assignee_from(username, [letter.plant]), by=request.user)
 
     def do_notes(self, request, letter, data):
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
+        text = _text(data, "text")
+        if not text.strip():
             raise selectors.InvalidFilter("text", "A note needs some text.")
         states.add_note(letter, text.strip()[:10000], by=request.user)
         return Response(
@@ -216,7 +235,7 @@ class Bulk(APIView):
 
     def post(self, request):
         _act(request)
-        data = request.data if isinstance(request.data, dict) else {}
+        data = _storable(request.data if isinstance(request.data, dict) else {})
         action = data.get("action")
         if action not in actions.BULK_ACTIONS:
             raise ValidationError({"action": [f"One of: {', '.join(actions.BULK_ACTIONS)}."]})

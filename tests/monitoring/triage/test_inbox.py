@@ -136,3 +136,27 @@ def test_groups_by_impact_put_the_cause_holding_most_transactions_first(admin_ap
     assert [g["error"]["code"] for g in newest] == ["ROUTING_NOT_FOUND", "MAT_LOCKED"]
     assert [g["error"]["code"] for g in by_impact] == ["MAT_LOCKED", "ROUTING_NOT_FOUND"]
     assert by_impact[0]["impact"]["held"] == 3
+
+
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("notes", {"text": "a\u0000b"}, "text"),
+        ("resolve", {"reason": "fixed\u0000"}, "reason"),
+        ("replay", {"reason": "x", "payload": {"a": "\u0000"}}, "payload"),
+    ],
+)
+def test_a_nul_in_an_action_is_refused_naming_the_field(admin_api, p100, path, body, field):
+    letter = dead_letter()
+    response = admin_api.post(
+        f"/api/v1/dead-letters/{letter.external_id}/{path}", body, format="json"
+    )
+    assert response.status_code == 400 and field in response.json()
+    letter.refresh_from_db()
+    assert letter.state == "new" and not letter.changes.exists()
+
+
+def test_a_nul_in_a_bulk_selection_is_refused(admin_api, p100):
+    body = {"action": "resolve", "ids": ["a\u0000"], "reason": "x"}
+    response = admin_api.post("/api/v1/dead-letters/bulk", body, format="json")
+    assert response.status_code == 400 and "ids" in response.json()

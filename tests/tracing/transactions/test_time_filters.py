@@ -29,3 +29,12 @@ def test_a_time_at_the_end_of_the_calendar_is_refused_or_empty(client, alice, p1
     assert response.status_code in (200, 400), response.status_code
     if response.status_code == 400 and response["Content-Type"].startswith("application/json"):
         assert {"from", "to"} & set(response.json())
+
+
+@pytest.mark.parametrize(
+    "url", ["/transactions/?q=PO%00", "/api/v1/transactions?q=PO%00", "/api/v1/dead-letters?q=%00"]
+)
+def test_a_nul_in_a_query_is_refused_naming_the_parameter(client, alice, p100, url):
+    client.force_login(alice)
+    response = client.get(url)
+    assert response.status_code == 400 and "q" in response.json()
