@@ -241,6 +241,14 @@ class WorkerHeartbeat(models.Model):
         return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}"
 
 
+class SeveralPlants(Exception):
+    """More than one plant has a row with this identifier; `rows` holds one per plant."""
+
+    def __init__(self, rows):
+        super().__init__(", ".join(r.plant.code for r in rows))
+        self.rows = rows
+
+
 class PlantScopedQuerySet(models.QuerySet):
     """Rows that belong to a plant: `for_user` keeps those of the plants a person may see."""
 
@@ -248,6 +256,19 @@ class PlantScopedQuerySet(models.QuerySet):
         if sees_all_plants(user):
             return self
         return self.filter(plant__in=Plant.objects.for_user(user))
+
+    def of_one_plant(self, plant_code=None):
+        """The one row left, of `plant_code` when given (plants may reuse identifiers).
+
+        Raises DoesNotExist when none is, SeveralPlants when rows of several plants are.
+        """
+        qs = self.filter(plant__code=plant_code) if plant_code else self
+        rows = list(qs.select_related("plant").order_by("plant__code")[:10])
+        if not rows:
+            raise self.model.DoesNotExist
+        if len(rows) > 1:
+            raise SeveralPlants(rows)
+        return rows[0]
 
 
 class PlantMembership(models.Model):

@@ -23,8 +23,12 @@ PLANT_ROLES = (SUPERVISOR, ANALYST)
 
 
 def role_of(user):
-    names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+    """The person's role: the highest of their role groups (read from prefetched groups)."""
+    names = {g.name for g in user.groups.all()}
     return next((r for r in reversed(ROLES) if r in names), None)
+
+
+PERSON_RELATED = ("groups", "plant_memberships__plant")
 
 
 def user_data(user):
@@ -32,7 +36,7 @@ def user_data(user):
         "username": user.get_username(),
         "email": user.email,
         "role": role_of(user),
-        "plants": sorted(m.plant.code for m in user.plant_memberships.select_related("plant")),
+        "plants": sorted(m.plant.code for m in user.plant_memberships.all()),
         "is_active": user.is_active,
     }
 
@@ -66,7 +70,7 @@ class UserList(APIView):
     permission_classes = [IsHubAdmin]
 
     def get(self, request):
-        people = get_user_model().objects.order_by("username").prefetch_related("groups")
+        people = get_user_model().objects.order_by("username").prefetch_related(*PERSON_RELATED)
         return Response({"results": [user_data(u) for u in people]})
 
     def post(self, request):
@@ -81,7 +85,7 @@ class MemberList(APIView):
 
     def get(self, request, code):
         plant = get_object_or_404(Plant, code=code)
-        members = PlantMembership.objects.filter(plant=plant).select_related("user")
+        members = PlantMembership.objects.filter(plant=plant).prefetch_related("user__groups")
         return Response(
             {
                 "plant": plant.code,

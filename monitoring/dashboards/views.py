@@ -13,6 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from monitoring.dashboards import charts, overview, tiles, windows
 from monitoring.models import SLO
+from tracing.models import timeline_url
 from tracing.transactions.charts import format_duration
 
 DEAD_LETTERS_URL = "/dead-letters/"  # the triage inbox (integration_hub), filtered by query
@@ -63,11 +64,6 @@ def dead_letters_url(plant, error_class=None):
     return f"{DEAD_LETTERS_URL}?{urlencode(query)}"
 
 
-def detail_url(flow_code, correlation_id, plant):
-    path = reverse("transaction-detail", args=[flow_code, correlation_id])
-    return f"{path}?{urlencode({'plant': plant.code})}"
-
-
 def slo_url(plant, slo, window=None):
     url = reverse("plant-slo", args=[plant.code, slo.slug])
     return f"{url}?{urlencode(window.query)}" if window and window.key != "24h" else url
@@ -98,7 +94,7 @@ def overview_context(request, plant, window, now):
             "completed_today": search_url(plant, flow=code, state="completed", **{"from": today}),
             "failed": search_url(plant, flow=code, state="failed", **{"from": since, "to": until}),
             "stuck": search_url(plant, flow=code, state="stuck"),
-            "oldest_stuck": detail_url(code, row.oldest_stuck_id, plant)
+            "oldest_stuck": timeline_url(code, row.oldest_stuck_id, plant.code)
             if row.oldest_stuck_id
             else None,
             "p95": slo_url(plant, row.latency_slo, window) if row.latency_slo else None,
@@ -186,7 +182,7 @@ def _hold(txn, plant, now):
         "reached": reached[-1] if reached else None,
         "waiting_for": waiting,
         "failed": bool(txn.last_error and txn.failure_at),
-        "url": detail_url(txn.flow.code, txn.correlation_id, plant),
+        "url": timeline_url(txn.flow.code, txn.correlation_id, plant.code),
     }
 
 
@@ -318,7 +314,7 @@ def _worst(outcome, slo, plant):
         txn = outcome.transaction
         item.update(
             label=txn.correlation_id,
-            url=detail_url(txn.flow.code, txn.correlation_id, plant),
+            url=timeline_url(txn.flow.code, txn.correlation_id, plant.code),
             what=txn.flow.name,
             error=(txn.last_error or {}).get("code") or (txn.last_error or {}).get("message"),
         )

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from integration_hub.models import Plant
 from integration_hub.roles import ADMIN, TRIAGE_PERMISSION, can_triage, sees_all_plants
 from monitoring.models import BulkAction, Replay
 from monitoring.replay.ordering import release_held
@@ -24,27 +25,32 @@ def ensure_can_act(user):
         raise NotAllowed("Only analysts and admins may act on dead letters; you may read them.")
 
 
+def plants_of(letters):
+    """The plants a selection of dead letters belongs to."""
+    return list(Plant.objects.filter(id__in=letters.values("plant_id")))
+
+
 def assignable(plants):
     """People who may triage dead letters of every one of these plants: admins, and analysts
     who are members of each. Others are never listed, so no page shows who works elsewhere."""
     plant_ids = {p.pk for p in plants}
+    admin = Q(is_superuser=True) | Q(is_staff=True) | Q(groups__name=ADMIN)
     triagers = (
-        Q(is_superuser=True)
-        | Q(is_staff=True)
-        | Q(groups__name=ADMIN)
+        admin
         | Q(groups__permissions__codename=TRIAGE_PERMISSION)
         | Q(user_permissions__codename=TRIAGE_PERMISSION)
     )
+    active = get_user_model().objects.filter(is_active=True)
+    admins = set(active.filter(admin).values_list("id", flat=True))
     people = (
-        get_user_model()
-        .objects.filter(triagers, is_active=True)
+        active.filter(triagers)
         .distinct()
         .prefetch_related("plant_memberships")
         .order_by("username")
     )
     return [
         p for p in people
-        if sees_all_plants(p) or plant_ids <= {m.plant_id for m in p.plant_memberships.all()}
+        if p.id in admins or plant_ids <= {m.plant_id for m in p.plant_memberships.all()}
     ]  # fmt: skip
 
 

@@ -226,12 +226,12 @@ def bulk_confirm(request):
                 "reason_missing": bool(request.POST.get("confirm"))
                 and action in ("resolve", "discard")
                 and not reason,
-                "people": actions.assignable(_plants_of(letters)),
+                "people": actions.assignable(actions.plants_of(letters)),
             },
         )
     try:
         assignee = (
-            actions.assignee_from(request.POST.get("assignee"), _plants_of(letters))
+            actions.assignee_from(request.POST.get("assignee"), actions.plants_of(letters))
             if action == "assign"
             else None
         )
@@ -246,10 +246,6 @@ def bulk_confirm(request):
         return redirect("dead-letter-bulk-progress", bulk_id=bulk.id)
     messages.success(request, f"{action.capitalize()}: {bulk.touched} dead letters.")
     return redirect("dead-letters")
-
-
-def _plants_of(letters):
-    return list(Plant.objects.filter(id__in=letters.values("plant_id")))
 
 
 @login_required

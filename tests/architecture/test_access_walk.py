@@ -14,13 +14,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from integration_hub.models import ApiKey, PlantMembership, System
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import SLO, Alert, AlertChannel, AlertRule, BulkAction, Replay
 from monitoring.replay import requests
+from tests.conftest import token_client
 from tests.events import event, failed
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import DeadLetter, DeadLetterChange, Transaction
@@ -148,8 +147,7 @@ def snapshot(world):
 
 
 def call(person, url, method):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=person)[0]}")
+    client = token_client(person)
     body = {"reason": "walk", "text": "walk", "assignee": person.username, "payload": {},
             "action": "resolve", "ids": ["DL-SECRET-100"], "name": "walk",
             "kind": "stuck"}  # fmt: skip

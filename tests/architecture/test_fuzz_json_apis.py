@@ -6,10 +6,9 @@ import json
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from integration_hub.models import ApiKey
+from tests.conftest import token_client as api_for
 from tests.events import event
 
 pytestmark = pytest.mark.django_db
@@ -43,12 +42,6 @@ FUZZ = settings(
     max_examples=60, deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )  # fmt: skip
-
-
-def api_for(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0]}")
-    return client
 
 
 def dumps(body):

@@ -7,6 +7,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from integration_hub.models import SeveralPlants
 from tracing.api.serializers import event_data, transaction_data
 from tracing.models import Transaction
 from tracing.transactions import selectors
@@ -60,8 +61,10 @@ class TransactionDetail(APIView):
             )
         except Transaction.DoesNotExist:
             raise Http404("No such transaction.") from None
-        except selectors.AmbiguousTransaction as exc:
-            raise ValidationError({"plant": [str(exc)]}) from None
+        except SeveralPlants as exc:
+            raise ValidationError(
+                {"plant": [f"Plants {exc} each have this transaction; choose one with ?plant=."]}
+            ) from None
         data = transaction_data(txn)
         data["events"] = [event_data(e) for e in selectors.transaction_events(txn)]
         data["related"] = [

@@ -1,7 +1,5 @@
 """POST /api/v1/events: the reporters' door. Plain Django (no DRF) because it is the hot path."""
 
-import json
-import re
 import zlib
 
 import orjson
@@ -10,6 +8,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from integration_hub import exact_json
 from integration_hub.models import ApiKey
 from tracing.ingest.pipeline import ingest_events
 
@@ -69,27 +68,6 @@ def read_body(request):
     return body
 
 
-# 19 digits in a row: the only way a JSON integer can fall outside 64 bits.
-_LONG_DIGITS = re.compile(rb"\d{19}")
-
-
-def loads(body):
-    """Decode a JSON body exactly.
-
-    orjson is fast and strict (no lone surrogates, NaN or nesting deeper than 1,024), but it
-    turns an integer beyond 64 bits into a float, so a replay would send another number. When
-    the body could hold one, it is decoded again with the standard library, which keeps such
-    integers exact for validation to refuse by field. A repeated key keeps its last value.
-    """
-    data = orjson.loads(body)
-    if _LONG_DIGITS.search(body) is None:
-        return data
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise BadRequest(400, "JSON nested too deeply.") from None
-
-
 def parse_json(request):
     """The request's JSON body (415, 413 and 400 with the reason otherwise)."""
     content_type = request.content_type or ""
@@ -99,8 +77,10 @@ def parse_json(request):
         )
     body = read_body(request)
     try:
-        return loads(body)
-    except orjson.JSONDecodeError as exc:
+        return exact_json.loads(body)
+    except exact_json.TooDeep as exc:
+        raise BadRequest(400, str(exc)) from None
+    except exact_json.JSONDecodeError as exc:
         raise BadRequest(
             400,
             f"Malformed JSON at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}.",

@@ -8,6 +8,7 @@ from tracing.models.events import (
     TraceEvent,
     Transaction,
     TransactionState,
+    timeline_url,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "TraceEvent",
     "Transaction",
     "TransactionState",
+    "timeline_url",
 ]

@@ -10,6 +10,12 @@ from django.utils import timezone
 from integration_hub.models import Flow, Plant, PlantScopedQuerySet, System
 
 
+def timeline_url(flow_code, correlation_id, plant_code):
+    """A transaction's timeline page; names the plant, since plants may reuse correlation IDs."""
+    path = reverse("transaction-detail", args=[flow_code, correlation_id])
+    return f"{path}?{urlencode({'plant': plant_code})}"
+
+
 class TransactionState(models.TextChoices):
     IN_FLIGHT = "in_flight", "In flight"
     COMPLETED = "completed", "Completed"
@@ -91,9 +97,7 @@ class Transaction(models.Model):
         return f"{self.plant_id}:{self.flow_id}:{self.correlation_id}"
 
     def get_absolute_url(self):
-        """The timeline page; names the plant, since plants may reuse correlation IDs."""
-        path = reverse("transaction-detail", args=[self.flow.code, self.correlation_id])
-        return f"{path}?{urlencode({'plant': self.plant.code})}"
+        return timeline_url(self.flow.code, self.correlation_id, self.plant.code)
 
     def current_state(self, now=None):
         now = now or timezone.now()

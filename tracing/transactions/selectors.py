@@ -85,33 +85,16 @@ def search_transactions(
     return qs.order_by("-last_seen", "-id")
 
 
-class AmbiguousTransaction(Exception):
-    """Several plants the reader may see have a transaction with this flow and correlation ID."""
-
-    def __init__(self, transactions):
-        self.transactions = transactions
-        codes = ", ".join(t.plant.code for t in transactions)
-        super().__init__(f"Plants {codes} each have this transaction; choose one with ?plant=.")
-
-
 def get_transaction(*, flow, correlation_id, user=None, plant=None):
     """The transaction of (plant, flow, correlation ID) that the reader may see.
 
-    Without `plant`, the one visible plant that has it; raises AmbiguousTransaction when
-    several visible plants do, Transaction.DoesNotExist when none does.
+    Without `plant`, the one visible plant that has it; raises SeveralPlants when several
+    visible plants do, Transaction.DoesNotExist when none does.
     """
-    qs = Transaction.objects.select_related("flow", "plant")
+    qs = Transaction.objects.select_related("flow")
     if user is not None:
         qs = qs.for_user(user)
-    qs = qs.filter(flow__code=flow, correlation_id=correlation_id)
-    if plant:
-        qs = qs.filter(plant__code=plant)
-    found = list(qs.order_by("plant__code")[:10])
-    if not found:
-        raise Transaction.DoesNotExist
-    if len(found) > 1:
-        raise AmbiguousTransaction(found)
-    return found[0]
+    return qs.filter(flow__code=flow, correlation_id=correlation_id).of_one_plant(plant)
 
 
 def transaction_events(txn):

@@ -9,7 +9,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
-from integration_hub.models import Flow, Plant
+from integration_hub.models import Flow, Plant, SeveralPlants
 from tracing.models import Transaction, TransactionState
 from tracing.transactions import charts, selectors
 
@@ -134,10 +134,10 @@ def transaction_detail(request, flow, correlation_id):
         )
     except Transaction.DoesNotExist:
         raise Http404("No such transaction.") from None
-    except selectors.AmbiguousTransaction as exc:
+    except SeveralPlants as exc:
         # Two of the reader's plants reuse this number: let them choose, never merge.
         now = timezone.now()
-        rows = [_row(t, now) for t in exc.transactions]
+        rows = [_row(t, now) for t in exc.rows]
         context = {"rows": rows, "flow": flow, "correlation_id": correlation_id}
         return render(request, "tracing/choose_plant.html", context)
     now = timezone.now()

@@ -1,7 +1,5 @@
 """Dead-letter API: report, list and read, triage, replay, bulk actions and groups."""
 
-import json
-
 from django.db.models import Prefetch
 from django.http import Http404
 from rest_framework import permissions, status
@@ -10,14 +8,13 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integration_hub.models import Plant
+from integration_hub.models import SeveralPlants
 from integration_hub.roles import can_triage
 from monitoring.models import Replay
 from monitoring.replay import ordering, preview, requests
 from monitoring.triage import actions, selectors, states
 from monitoring.triage.api.serializers import dead_letter_data, group_data
 from tracing.dead_letters.reports import InvalidReport, report_dead_letter
-from tracing.ingest.contract import text_problem
 from tracing.ingest.http import BadRequest, api_key_from, parse_json
 from tracing.models import DeadLetter
 
@@ -46,37 +43,24 @@ def letter_for(request, external_id):
     """The dead letter with this id in the reader's plants (ids are unique per plant)."""
     qs = (
         with_replays(DeadLetter.objects.for_user(request.user))
-        .select_related("flow", "plant", "source", "target", "assignee", "transaction")
+        .select_related("flow", "source", "target", "assignee", "transaction")
         .filter(external_id=external_id)
     )
-    if request.query_params.get("plant"):
-        qs = qs.filter(plant__code=request.query_params["plant"])
-    found = list(qs.order_by("plant__code")[:10])
-    if not found:
-        raise Http404("No such dead letter.")
-    if len(found) > 1:
-        codes = ", ".join(d.plant.code for d in found)
+    try:
+        return qs.of_one_plant(request.query_params.get("plant"))
+    except DeadLetter.DoesNotExist:
+        raise Http404("No such dead letter.") from None
+    except SeveralPlants as exc:
         raise ValidationError(
-            {"plant": [f"Plants {codes} each have a dead letter {external_id!r}; add ?plant=."]}
-        )
-    return found[0]
-
-
-def _storable(data):
-    """The body, or a 400 naming the first field holding what no text column stores (NUL)."""
-    for name, value in data.items():
-        if "\x00" in name or "\\u0000" in json.dumps(value):
-            raise ValidationError({name.replace("\x00", ""): ["Must not contain NUL characters."]})
-    return data
+            {"plant": [f"Plants {exc} each have a dead letter {external_id!r}; add ?plant=."]}
+        ) from None
 
 
 def _text(data, name):
-    """A free-text field (reason, note): a string that a text column can store."""
+    """A free-text field (reason, note); the parser has refused NUL and lone surrogates."""
     value = data.get(name, "")
     if not isinstance(value, str):
         raise selectors.InvalidFilter(name, f"{name} must be a string.")
-    if problem := text_problem(value):
-        raise selectors.InvalidFilter(name, f"{name} {problem}.")
     return value
 
 
@@ -134,13 +118,17 @@ def letter_for_reporter(pk):
     )
 
 
+def _detail(request, id, code=status.HTTP_200_OK):
+    """One dead letter as the reader may see it, read afresh (after an action, its new state)."""
+    letter = letter_for(request, id)
+    return Response(
+        dead_letter_data(letter, detail=True, delivery=can_triage(request.user)), status=code
+    )
+
+
 class DeadLetterDetail(APIView):
     def get(self, request, id):
-        return Response(
-            dead_letter_data(
-                letter_for(request, id), detail=True, delivery=can_triage(request.user)
-            )
-        )
+        return _detail(request, id)
 
 
 class DeadLetterAction(APIView):
@@ -148,7 +136,7 @@ class DeadLetterAction(APIView):
 
     def post(self, request, id, action):
         letter = letter_for(request, id)
-        data = _storable(request.data if isinstance(request.data, dict) else {})
+        data = request.data if isinstance(request.data, dict) else {}
         if action == "preview":
             try:
                 return Response(preview.preview(letter, data.get("payload", preview.UNCHANGED)))
@@ -157,18 +145,12 @@ class DeadLetterAction(APIView):
         _act(request)
         handler = getattr(self, f"do_{action}")
         try:
-            answer = handler(request, letter, data)
+            code = handler(request, letter, data)
         except preview.ReplayError as exc:
             return _problem(exc)
         except selectors.InvalidFilter as exc:
             raise ValidationError({exc.field: [str(exc)]}) from None
-        if answer is not None:
-            return answer
-        return Response(
-            dead_letter_data(
-                letter_for(request, id), detail=True, delivery=can_triage(request.user)
-            )
-        )
+        return _detail(request, id, code or status.HTTP_200_OK)
 
     def do_replay(self, request, letter, data):
         payload = data.get("payload", preview.UNCHANGED)
@@ -176,14 +158,7 @@ class DeadLetterAction(APIView):
         requests.request_replay(
             dead_letter=letter, requested_by=request.user, payload=payload, reason=reason
         )
-        return Response(
-            dead_letter_data(
-                letter_for(request, letter.external_id),
-                detail=True,
-                delivery=can_triage(request.user),
-            ),
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return status.HTTP_202_ACCEPTED
 
     def _close(self, request, letter, data, state):
         reason = _text(data, "reason")
@@ -216,14 +191,7 @@ class DeadLetterAction(APIView):
         if not text.strip():
             raise selectors.InvalidFilter("text", "A note needs some text.")
         states.add_note(letter, text.strip()[:10000], by=request.user)
-        return Response(
-            dead_letter_data(
-                letter_for(request, letter.external_id),
-                detail=True,
-                delivery=can_triage(request.user),
-            ),
-            status=status.HTTP_201_CREATED,
-        )
+        return status.HTTP_201_CREATED
 
 
 def bulk_url(bulk):
@@ -235,7 +203,7 @@ class Bulk(APIView):
 
     def post(self, request):
         _act(request)
-        data = _storable(request.data if isinstance(request.data, dict) else {})
+        data = request.data if isinstance(request.data, dict) else {}
         action = data.get("action")
         if action not in actions.BULK_ACTIONS:
             raise ValidationError({"action": [f"One of: {', '.join(actions.BULK_ACTIONS)}."]})
@@ -266,8 +234,7 @@ class Bulk(APIView):
             if "assignee" not in data:
                 raise ValidationError({"assignee": ["Give a username, or null for nobody."]})
             try:
-                plants = Plant.objects.filter(id__in=letters.values("plant_id"))
-                assignee = actions.assignee_from(data["assignee"], list(plants))
+                assignee = actions.assignee_from(data["assignee"], actions.plants_of(letters))
             except selectors.InvalidFilter as exc:
                 raise ValidationError({exc.field: [str(exc)]}) from None
         if data.get("dry_run"):
