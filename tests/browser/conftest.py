@@ -57,9 +57,18 @@ def page(browser, request):
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     context.set_default_timeout(15_000)
     page = context.new_page()
-    # Script errors, and failed requests other than the favicon Chromium asks for.
+    # Script errors, anything the Content Security Policy blocked (or a script gave up on
+    # because of it), and failed requests other than the favicon Chromium asks for.
     page.console_errors = []
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda m: (
+            page.console_errors.append(m.text)
+            if "Content Security Policy" in m.text or "CSP" in m.text
+            else None
+        ),
+    )
     page.on(
         "response",
         lambda r: (

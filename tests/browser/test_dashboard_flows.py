@@ -77,6 +77,9 @@ def test_supervisor_sees_a_tile_turn_breaching_and_follows_a_stuck_count(
     assert page.locator("#headline").get_attribute("data-state") == "breaching"
     assert page.evaluate("window.notReloaded") is True
     assert page.locator("#release-chart .main-svg").count() > 0  # the Plotly chart is drawn
+    # plotly's own style rules come from plotly.css, as no inline style may be added.
+    position = "getComputedStyle(document.querySelector('#release-chart .modebar')).position"
+    assert page.evaluate(position) == "absolute"
 
     # Two clicks from the stuck count to the failing hop.
     page.click('tr[data-flow="goods_receipt"] a[data-count="stuck"]')

@@ -16,6 +16,7 @@ def test_pages_allow_only_our_own_scripts(client, alice, p100, url):
     policy = client.get(url)["Content-Security-Policy"]
     directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
     assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
     assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
 
 
@@ -28,3 +29,24 @@ def test_no_template_holds_an_inline_script_or_style_attribute():
         and (inline_script.search(path.read_text()) or " style=" in path.read_text())
     ]
     assert found == []
+
+
+def test_plotly_style_rules_are_served_as_a_stylesheet(client):
+    """plotly.js may not add its rules inline, so they are served as plotly/plotly.css."""
+    from django.contrib.staticfiles import finders
+
+    from integration_hub.staticfiles import page_placeholders
+
+    css = Path(finders.find("plotly/plotly.css")).read_text()
+    assert ".js-plotly-plot .plotly .modebar {position:absolute;" in css
+    assert ".plotly-notifier .notifier-note {" in css
+    assert not re.search(r"^[XY][ .,{]", css, re.M)  # the table's placeholders were replaced
+    assert len(page_placeholders()) >= 1  # maplibre's style element, kept from injecting
+
+
+@pytest.mark.parametrize("url", ["/plants/P100/", "/plants/P100/slos/order-release-latency/"])
+def test_chart_pages_link_plotly_styles_so_plotly_adds_none(client, alice, p100, url):
+    client.force_login(alice)
+    page = client.get(url).content.decode()
+    assert 'id="plotly.js-style-global" class="no-inline-styles" rel="stylesheet"' in page
+    assert "plotly/plotly.css" in page and "plotly/plotly.min.js" in page
