@@ -25,6 +25,7 @@ def filters_from(params):
         return {
             "plant": params.get("plant"),
             "flow": params.get("flow"),
+            "system": params.get("system"),
             "state": params.get("state"),
             "since": selectors.parse_time("from", params.get("from")),
             "until": selectors.parse_time("to", params.get("to")),

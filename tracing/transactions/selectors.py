@@ -32,11 +32,15 @@ def parse_time(field, value):
         raise InvalidFilter(field, f"{value!r} is outside the calendar.") from None
 
 
+SYSTEM_EVENTS = 500
+
+
 def search_transactions(
     *,
     user=None,
     plant=None,
     flow=None,
+    system=None,
     state=None,
     since=None,
     until=None,
@@ -48,7 +52,8 @@ def search_transactions(
     """Transactions matching every filter given, newest activity first.
 
     `key` is "name:value" (order:4711) or a bare value; `q` is what a person types in the search
-    box: a correlation ID or any business key value.
+    box: a correlation ID or any business key value. `system` keeps the transactions of that
+    system's latest SYSTEM_EVENTS events (where a silent system was last heard of).
     """
     qs = Transaction.objects.select_related("flow", "plant")
     if user is not None:
@@ -57,6 +62,12 @@ def search_transactions(
         qs = qs.filter(plant__code=plant)
     if flow:
         qs = qs.filter(flow__code=flow)
+    if system:
+        latest = TraceEvent.objects.filter(source__code=system)
+        if plant:
+            latest = latest.filter(plant__code=plant)
+        latest = latest.order_by("-received_at").values("transaction_id")[:SYSTEM_EVENTS]
+        qs = qs.filter(id__in=latest)
     if state:
         if state not in TransactionState.values:
             raise InvalidFilter("state", f"Must be one of {', '.join(TransactionState.values)}.")

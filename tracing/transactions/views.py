@@ -9,7 +9,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
-from integration_hub.models import Flow, Plant, SeveralPlants
+from integration_hub.models import Flow, Plant, SeveralPlants, System
 from tracing.models import Transaction, TransactionState
 from tracing.transactions import charts, selectors
 
@@ -27,10 +27,10 @@ ERROR_CLASSES = {
 }
 
 
-FILTERS = ("q", "key", "plant", "flow", "state", "from", "to")
+FILTERS = ("q", "key", "plant", "flow", "system", "state", "from", "to")
 
 
-def _search_filters(params, plants, flows):
+def _search_filters(params, plants, flows, systems):
     """(the values as typed, selector kwargs, {field: message}) from the query string."""
     values = {name: params.get(name, "").strip() for name in FILTERS}
     errors = {}
@@ -38,6 +38,8 @@ def _search_filters(params, plants, flows):
         errors["plant"] = f"No plant {values['plant']!r} is registered."
     if values["flow"] and values["flow"] not in flows:
         errors["flow"] = f"No flow {values['flow']!r} is registered."
+    if values["system"] and values["system"] not in systems:
+        errors["system"] = f"No system {values['system']!r} is registered."
     if values["state"] and values["state"] not in TransactionState.values:
         errors["state"] = f"Choose one of: {', '.join(TransactionState.labels)}."
     # Times without an offset are read in the chosen plant's zone (UTC without a plant).
@@ -54,6 +56,7 @@ def _search_filters(params, plants, flows):
         "key": values["key"] or None,
         "plant": values["plant"] or None,
         "flow": values["flow"] or None,
+        "system": values["system"] or None,
         "state": values["state"] or None,
         "since": times.get("from"),
         "until": times.get("to"),
@@ -73,7 +76,8 @@ def transaction_search(request):
     """One box for a correlation ID or business key value, plus filters; newest activity first."""
     plants = {p.code: p for p in Plant.objects.all()}
     flows = {f.code: f for f in Flow.objects.all()}
-    values, kwargs, errors = _search_filters(request.GET, plants, flows)
+    systems = {s.code: s for s in System.objects.all()}
+    values, kwargs, errors = _search_filters(request.GET, plants, flows, systems)
     page = _page_number(request.GET.get("page"))
     rows, has_older = [], False
     if not errors:
@@ -93,6 +97,7 @@ def transaction_search(request):
         "errors": errors,
         "plants": plants.values(),
         "flows": flows.values(),
+        "systems": systems.values(),
         "states": TransactionState.choices,
         "results": [_row(txn, now) for txn in rows],
         "page": page,

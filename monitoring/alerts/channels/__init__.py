@@ -6,10 +6,9 @@ One module per kind: email.py, webhook.py. What is sent is built here, once, whe
 row is created (`payload_for`), so every attempt sends the same body.
 """
 
-from django.conf import settings
-
 from monitoring.alerts.channels import email, webhook
 from monitoring.alerts.channels.errors import ChannelError
+from monitoring.alerts.channels.links import base_url, cause, links
 from monitoring.models import Alert, AlertChannel, AlertTransition
 
 __all__ = ["ChannelError", "send", "payload_for", "target_of", "test_payload"]
@@ -27,21 +26,10 @@ def target_of(channel):
     return channel.url
 
 
-def base_url():
-    return settings.HUB_BASE_URL.rstrip("/")
-
-
-def links(alert):
-    base = base_url()
-    dashboard = f"{base}/plants/{alert.plant.code}/" if alert.plant else f"{base}/"
-    if alert.plant and alert.flow:
-        dashboard += f"?flow={alert.flow.code}"
-    return {"dashboard": dashboard, "alert": f"{base}/alerts/?id={alert.id}"}
-
-
 def alert_document(alert, transition):
     """The notice as JSON: alert id, rule, severity, state, plant, flow, figures, links, times."""
     resolved = transition.kind == AlertTransition.Kind.RESOLVED
+    found = cause(alert)
     return {
         "type": f"alert.{transition.kind}",
         "alert_id": alert.id,
@@ -61,7 +49,8 @@ def alert_document(alert, transition):
         "fired_at": alert.fired_at.isoformat(),
         "resolved_at": transition.at.isoformat() if resolved else None,
         "at": transition.at.isoformat(),
-        "links": links(alert),
+        "links": links(alert, found),
+        "cause_title": found[0] if found else None,
     }
 
 

@@ -7,6 +7,7 @@ from django.core import mail
 from django.template.loader import render_to_string
 
 from monitoring.alerts.channels.errors import ChannelError
+from monitoring.alerts.channels.links import link_titles
 
 STATES = {"fired": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED", "test": "TEST"}
 
@@ -30,6 +31,7 @@ def build(delivery):
     context = {
         "doc": doc,
         "figures": doc.get("figures") or {},
+        "links": link_titles(doc),
         "state_label": STATES.get(doc["transition"], doc["transition"]),
         "when": {k: readable(doc.get(k)) for k in ("since", "fired_at", "resolved_at", "at")},
     }

@@ -18,6 +18,7 @@ import urllib.request
 from django.utils import timezone
 
 from monitoring.alerts.channels.errors import ChannelError
+from monitoring.alerts.channels.links import link_titles
 
 SECRET_PREFIX = "whsec_"
 
@@ -119,8 +120,9 @@ def standard(doc):
 
 def slack(doc):
     body = slack_text(f"{_line(doc)}\n{_figures(doc)}")
-    text = f"{body}\n<{doc['links']['dashboard']}|Open the dashboard>"
-    return {"text": text.replace("\n\n", "\n"), "hub": doc}
+    # Slack's link syntax is <url|title>: the title is escaped, the URL is ours.
+    shown = " · ".join(f"<{url}|{slack_text(title)}>" for title, url in link_titles(doc))
+    return {"text": f"{body}\n{shown}".replace("\n\n", "\n"), "hub": doc}
 
 
 def teams(doc):
@@ -139,11 +141,8 @@ def teams(doc):
             {"type": "FactSet", "facts": facts},
         ],
         "actions": [
-            {
-                "type": "Action.OpenUrl",
-                "title": "Open the dashboard",
-                "url": doc["links"]["dashboard"],
-            }
+            {"type": "Action.OpenUrl", "title": title, "url": url}
+            for title, url in link_titles(doc)
         ],
     }
     return {

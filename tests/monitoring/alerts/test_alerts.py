@@ -23,7 +23,16 @@ from monitoring.models import (
     SLOStatus,
 )
 from tests.events import event
-from tests.monitoring.alerts.conftest import MIN, NOW, stuck_release, stuck_rule
+from tests.monitoring.alerts.conftest import (
+    MIN,
+    NOW,
+    dead_letter,
+    email_channel,
+    send_all,
+    stuck_release,
+    stuck_rule,
+    webhook_channel,
+)
 from tests.receivers.alerts import SMTPReceiver, WebhookReceiver, verify_standard_webhook
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import DeadLetter
@@ -32,84 +41,14 @@ from tracing.models import DeadLetter
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("enqueued")]
 
 
-@pytest.fixture
-def smtp(settings):
-    receiver = SMTPReceiver().start()
-    settings.MAILERS = {"default": receiver.mailer()}
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def hook():
-    receiver = WebhookReceiver(secret=None).start()
-    yield receiver
-    receiver.stop()
-
-
-def webhook_channel(hook, *, plants=(), flows=(), min_severity="info", **fields):
-    secret = new_secret()
-    hook.secret = secret
-    channel = AlertChannel.objects.create(
-        name=fields.pop("name", "ops webhook"),
-        kind="webhook",
-        url=hook.url,
-        secret=secret,
-        min_severity=min_severity,
-        **fields,
-    )
-    channel.plants.set(plants)
-    channel.flows.set(flows)
-    return channel
-
-
-def email_channel(*, plants=(), flows=(), min_severity="info", **fields):
-    channel = AlertChannel.objects.create(
-        name=fields.pop("name", "P100 support"),
-        kind="email",
-        recipients=fields.pop("recipients", ["support-p100@example.com"]),
-        min_severity=min_severity,
-        **fields,
-    )
-    channel.plants.set(plants)
-    channel.flows.set(flows)
-    return channel
-
-
 def acknowledge(corr="PO-9", plant="P100", at=NOW):
     ingest_events(
         [event("acknowledged", correlation_id=corr, plant=plant, source="MES", at=at)], now=at
     )
 
 
-def send_all(now):
-    """What the workers would do: send every pending delivery once."""
-    ids = Delivery.objects.filter(state="pending").values_list("id", flat=True)
-    return [deliver(i, now) for i in list(ids)]
-
-
 def transitions():
     return list(AlertTransition.objects.values_list("kind", flat=True))
-
-
-def dead_letter(n, *, plant, fingerprint="fp-master-data", state="new", at=NOW):
-    flow = Flow.objects.get(code="order_release")
-    return DeadLetter.objects.create(
-        external_id=f"dl-{fingerprint}-{n}",
-        fingerprint=fingerprint,
-        state=state,
-        flow=flow,
-        plant=plant,
-        source=System.objects.get(code="ERP"),
-        target=System.objects.get(code="MES"),
-        correlation_id=f"PO-{n}",
-        error_class="master_data",
-        error_code="M404",
-        error_message="Material 4711 not released for plant",
-        first_failed_at=at,
-        last_failed_at=at,
-        created_at=at,
-    )
 
 
 # --- Fire, repeat, resolve --------------------------------------------------------------------

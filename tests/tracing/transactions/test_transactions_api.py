@@ -67,6 +67,12 @@ def test_list_is_newest_first_with_the_documented_shape(supervisor_api, loaded):
             {("goods_receipt", "GR-1000123-1"), ("quality_hold", "NC-2026-0412")},
         ),
         ("?q=HU-00045512", {("goods_receipt", "GR-1000123-1")}),
+        # the transactions the system reported in (where a silent system was last heard of)
+        ("?system=QMS", {("quality_hold", "NC-2026-0412")}),
+        (
+            "?system=WMS&plant=P100",
+            {("goods_receipt", "GR-1000123-1")},
+        ),
         (
             "?state=in_flight&plant=P100",
             {("goods_receipt", "GR-1000123-1"), ("quality_hold", "NC-2026-0412")},
