@@ -4,7 +4,12 @@ import difflib
 import json
 from urllib.parse import quote
 
+from monitoring.models import Replay
+
 UNCHANGED = object()
+# Replays that reached the target (or were given up on after trying): a later one is a
+# deliberate re-replay with a key of its own. Cancelled or superseded ones never left.
+SENT_REPLAY_STATES = ("succeeded", "failed")
 
 
 SENSITIVE = ("authorization", "cookie", "token", "secret", "api-key", "apikey", "password")
@@ -32,6 +37,10 @@ class InvalidPayload(ReplayError):
     status = 400
 
 
+class ReasonRequired(ReplayError):
+    status = 400
+
+
 def destination(letter):
     """The system a replay goes to (the dead letter's target) with its registered endpoint."""
     system = letter.target
@@ -49,9 +58,29 @@ def destination(letter):
     return system
 
 
-def idempotency_key(dead_letter_id, version):
-    """Stable for one dead letter and payload version: a re-sent delivery carries the same key."""
-    return f"hub-dl-{dead_letter_id}-v{version}"
+def idempotency_key(dead_letter_id, version, round_=1):
+    """Stable for one dead letter, payload version and replay round: every attempt (a retry, a
+    double click) carries the same key; a deliberate re-replay is round 2, 3 … with its own."""
+    key = f"hub-dl-{dead_letter_id}-v{version}"
+    return key if round_ == 1 else f"{key}-r{round_}"
+
+
+def replay_round(letter, version):
+    """The round a new replay of this payload version would be: 1 + the ones already sent."""
+    sent = Replay.objects.filter(
+        dead_letter=letter, payload_version=version, state__in=SENT_REPLAY_STATES
+    )
+    return sent.count() + 1
+
+
+def require_reason_again(round_, reason):
+    if round_ > 1 and not reason:
+        raise ReasonRequired(
+            f"This payload was sent {round_ - 1} time{'s' if round_ > 2 else ''} already. "
+            "Say why it should be sent again (it goes with a new idempotency key, so the "
+            "target processes it once more).",
+            "reason",
+        )
 
 
 # Printable ASCII but "%": a header value made only of these is sent as it is.
@@ -124,6 +153,7 @@ def preview(letter, payload=UNCHANGED):
     edited = payload is not UNCHANGED and payload != letter.current_payload
     body = payload if edited else letter.current_payload
     version = letter.payload_version + 1 if edited else letter.payload_version
+    round_ = 1 if edited else replay_round(letter, version)
     warnings = []
     if letter.superseded_at:
         warnings.append(
@@ -135,7 +165,7 @@ def preview(letter, payload=UNCHANGED):
         "url": system.replay_url,
         "headers": request_headers(
             system=system,
-            key=idempotency_key(letter.id, version),
+            key=idempotency_key(letter.id, version, round_),
             correlation_id=letter.correlation_id,
             mask=True,
         ),
@@ -143,4 +173,6 @@ def preview(letter, payload=UNCHANGED):
         "payload_version": version,
         "diff": payload_diff(letter.payload, body) if version > 1 else "",
         "warnings": warnings,
+        "round": round_,
+        "again": round_ > 1,
     }

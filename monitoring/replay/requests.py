@@ -16,6 +16,8 @@ from monitoring.replay.preview import (
     NotReplayable,
     destination,
     idempotency_key,
+    replay_round,
+    require_reason_again,
 )
 from monitoring.replay.queue import enqueue
 from monitoring.triage import states
@@ -24,7 +26,12 @@ from tracing.models import DeadLetter, DeadLetterChange
 
 
 def request_replay(*, dead_letter, requested_by, payload=UNCHANGED, reason="", now=None):
-    """Queue one dead letter for replay (as is, or with an edited payload and a reason)."""
+    """Queue one dead letter for replay (as is, or with an edited payload and a reason).
+
+    Asking again while its replay is queued (a double click, a client's retry) returns that
+    replay: same key, nothing new. Asking after a replay was sent (it succeeded or failed) is a
+    deliberate re-replay: it needs a reason and goes as the next round with a new key.
+    """
     now = now or timezone.now()
     reason = (reason or "").strip()
     with transaction.atomic():
@@ -33,17 +40,24 @@ def request_replay(*, dead_letter, requested_by, payload=UNCHANGED, reason="", n
             .select_related("target", "flow")
             .get(pk=dead_letter.pk)
         )
-        if letter.state not in ("new", "investigating"):
+        edited = payload is not UNCHANGED and payload != letter.current_payload
+        if letter.state == "replay_queued" and not edited:
+            queued = letter.replays.filter(state__in=ACTIVE_REPLAY_STATES).first()
+            if queued is not None:
+                return queued
+        if not letter.is_replayable:
             raise NotReplayable(
-                f"It is {letter.get_state_display().lower()}; only new or investigating dead "
-                "letters can be replayed.",
+                f"It is {letter.get_state_display().lower()}; only new, investigating or "
+                "replayed dead letters can be replayed.",
                 "state",
             )
         system = destination(letter)
-        if payload is not UNCHANGED and payload != letter.current_payload:
+        if edited:
             if not reason:
                 raise InvalidPayload("Say why the payload was edited.", "reason")
             states.edit_payload(letter, payload, reason=reason, by=requested_by, now=now)
+        round_ = replay_round(letter, letter.payload_version)
+        require_reason_again(round_, reason)
         replay = Replay.objects.create(
             dead_letter=letter,
             target=system,
@@ -52,16 +66,17 @@ def request_replay(*, dead_letter, requested_by, payload=UNCHANGED, reason="", n
             reason=reason,
             payload=letter.current_payload,
             payload_version=letter.payload_version,
-            idempotency_key=idempotency_key(letter.id, letter.payload_version),
+            idempotency_key=idempotency_key(letter.id, letter.payload_version, round_),
             state="queued",
             rank=rank_of(letter),
             business_key=letter.business_key,
             not_before=now,
             lease_until=now + timedelta(seconds=settings.REPLAY_LEASE_SECONDS),
         )
-        states.move_to(
-            letter, "replay_queued", by=requested_by, text=reason or "Replay requested", now=now
-        )
+        text = reason or "Replay requested"
+        if round_ > 1:
+            text = f"Replay again (round {round_}, key {replay.idempotency_key}): {reason}"
+        states.move_to(letter, "replay_queued", by=requested_by, text=text, now=now)
         pairs = [(replay.id, system.id)]
         transaction.on_commit(lambda: enqueue(pairs))
     dead_letter.refresh_from_db()

@@ -12,7 +12,7 @@ TRANSITIONS = {
     "new": {"investigating", "replay_queued", "resolved", "discarded"},
     "investigating": {"replay_queued", "resolved", "discarded"},
     "replay_queued": {"replayed", "investigating"},
-    "replayed": set(),
+    "replayed": {"replay_queued"},  # a deliberate re-replay, with a reason
     "resolved": set(),
     "discarded": set(),
 }

@@ -8,6 +8,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from integration_hub.models import Flow, Plant, System
@@ -150,9 +152,22 @@ def _act_on(request, letter):
         states.move_to(letter, "investigating", by=request.user, text="Investigating")
 
 
+def _next_url(request, letter):
+    """Where to go after a replay is queued: a page of this site the form came from, else the
+    dead letter."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return reverse("dead-letter", args=[letter.pk])
+
+
 @login_required
 def replay_page(request, pk):
-    """Preview exactly what will be sent (with an edit box and a diff); replay on confirm."""
+    """Preview exactly what will be sent (with an edit box and a diff); replay on confirm.
+
+    An HTMX GET gets the preview alone, to open in place on the dead letter or transaction page,
+    with a confirm button: the replay is two clicks from there.
+    """
     letter = _letter(request, pk)
     text = request.POST.get("payload") if request.method == "POST" else None
     reason = request.POST.get("reason", "").strip() if request.method == "POST" else ""
@@ -172,23 +187,24 @@ def replay_page(request, pk):
             errors[exc.field] = str(exc)
         else:
             messages.success(request, "Replay queued.")
-            return redirect("dead-letter", pk=letter.pk)
+            return redirect(_next_url(request, letter))
     try:
         planned = preview.preview(letter, payload) if "payload" not in errors else None
     except preview.NoReplayEndpoint as exc:
         planned, errors["target"] = None, str(exc)
-    return render(
-        request,
-        "deadletters/replay.html",
-        {
-            "letter": letter,
-            "preview": planned,
-            "text": text if text is not None else preview.pretty(letter.current_payload),
-            "reason": reason,
-            "errors": errors,
-            "can_triage": can_triage(request.user),
-        },
-    )
+    context = {
+        "letter": letter,
+        "preview": planned,
+        "text": text if text is not None else preview.pretty(letter.current_payload),
+        "reason": reason,
+        "errors": errors,
+        "can_triage": can_triage(request.user),
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+    }
+    if request.htmx and request.method == "GET":
+        _require_triage(request)
+        return render(request, "deadletters/partials/replay_panel.html", context)
+    return render(request, "deadletters/replay.html", context)
 
 
 @login_required
@@ -215,7 +231,7 @@ def bulk_confirm(request):
     if not request.POST.get("confirm") or (action in ("resolve", "discard") and not reason):
         return render(
             request,
-            "deadletters/confirm.html",
+            f"deadletters/{'partials/confirm_form' if request.htmx else 'confirm'}.html",
             {
                 "action": action,
                 "count": count,

@@ -85,6 +85,9 @@ class DeadLetter(models.Model):
 
     CLOSED_STATES = frozenset({"replayed", "resolved", "discarded"})
     OPEN_STATES = frozenset({"new", "investigating", "replay_queued"})
+    # A replayed one may be sent again on purpose (with a reason); resolved and discarded ones
+    # were closed by a person and stay closed.
+    REPLAYABLE_STATES = frozenset({"new", "investigating", "replayed"})
     objects = PlantScopedQuerySet.as_manager()
 
     class Meta:
@@ -110,6 +113,10 @@ class DeadLetter(models.Model):
     @property
     def is_open(self):
         return self.state in self.OPEN_STATES
+
+    @property
+    def is_replayable(self):
+        return self.state in self.REPLAYABLE_STATES
 
     @property
     def current_payload(self):

@@ -112,7 +112,7 @@ def transaction_events(txn):
     """Its events in the order they happened."""
     return (
         TraceEvent.objects.filter(transaction=txn)
-        .select_related("flow", "plant", "source", "target")
+        .select_related("flow", "plant", "source", "target", "dead_letter")
         .order_by("occurred_at", "id")
     )
 

@@ -10,7 +10,8 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from integration_hub.models import Flow, Plant, SeveralPlants, System
-from tracing.models import Transaction, TransactionState
+from integration_hub.roles import can_triage
+from tracing.models import DeadLetter, Transaction, TransactionState
 from tracing.transactions import charts, selectors
 
 PAGE_SIZE = 50
@@ -177,9 +178,11 @@ def transaction_detail(request, flow, correlation_id):
                 "payload": _pretty(e.payload),
                 "attributes": _pretty(e.attributes),
                 "error_class": e.error_class.replace("_", " "),
+                "dead_letter": _dead_letter_of(e),
             }
             for e in events
         ],
+        "can_replay": can_triage(request.user),
         "last_error_at": _parse(txn.last_error.get("at")) if txn.last_error else None,
         "last_error_class": ERROR_CLASSES.get((txn.last_error or {}).get("class"), ""),
         "failure_event": next((e for e in events if e.event_id == txn.failure_event_id), None),
@@ -199,6 +202,14 @@ def transaction_detail(request, flow, correlation_id):
     }
     with timezone.override(txn.plant.tzinfo):
         return render(request, "tracing/detail.html", context)
+
+
+def _dead_letter_of(event):
+    """The dead letter captured from this event, if any (read with the events, no query)."""
+    try:
+        return event.dead_letter
+    except DeadLetter.DoesNotExist:
+        return None
 
 
 def _parse(value):
