@@ -107,11 +107,18 @@ def _release_layout(theme, zone):
     return json.dumps(_as_dict(fig)["layout"])
 
 
-def release_figure(buckets, *, slo, tz, zone, theme="light"):
+def _span(window, tz):
+    """The selected range as the x axis range: a chart with one bucket still shows the hours
+    (or days) asked for, not a sliver of a second around that bucket."""
+    return [_local(window.since, tz).isoformat(), _local(window.until, tz).isoformat()]
+
+
+def release_figure(buckets, *, slo, window, tz, zone, theme="light"):
     """Order release latency p50/p95/p99 (lines, left axis) and releases measured per bucket
-    (bars, right axis), with the SLO threshold as a dashed line."""
+    (bars, right axis), with the SLO threshold as a dashed line, over the selected range."""
     colours = palette(theme)
     times = [_local(at, tz) for at, *_ in buckets]
+    span = _span(window, tz)
     traces = [
         go.Bar(
             x=times,
@@ -139,7 +146,7 @@ def release_figure(buckets, *, slo, tz, zone, theme="light"):
         # A trace, not a shape: shapes on a log axis with a secondary axis land on the wrong one.
         traces.append(
             go.Scatter(
-                x=[times[0], times[-1]],
+                x=span,
                 y=[slo.threshold_seconds] * 2,
                 name=f"objective {format_seconds(slo.threshold_seconds)}",
                 mode="lines",
@@ -149,11 +156,14 @@ def release_figure(buckets, *, slo, tz, zone, theme="light"):
             )
         )
     data = json.loads(go.Figure(data=traces).to_json())["data"]
-    return {"data": data, "layout": json.loads(_release_layout(theme, zone))}
+    layout = json.loads(_release_layout(theme, zone))
+    layout["xaxis"]["range"] = span
+    return {"data": data, "layout": layout}
 
 
-def slo_history_figure(points, *, slo, tz, zone, theme="light"):
-    """Attainment per hour against the objective (top) and burn rate per hour (bottom)."""
+def slo_history_figure(points, *, slo, window, tz, zone, theme="light"):
+    """Attainment per hour against the objective (top) and burn rate per hour (bottom), over
+    the selected range."""
     colours = palette(theme)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     times = [_local(_parse(p["at"]), tz) for p in points]
@@ -216,6 +226,7 @@ def slo_history_figure(points, *, slo, tz, zone, theme="light"):
     fig.update_yaxes(title_text="Attainment (%)", row=1, col=1)
     fig.update_yaxes(title_text="Burn rate (×)", rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title_text=f"Time ({zone})", row=2, col=1)
+    fig.update_xaxes(range=_span(window, tz))
     fig.update_layout(showlegend=False)
     return _as_dict(fig)
 

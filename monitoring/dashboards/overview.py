@@ -201,7 +201,7 @@ def plant_rows(user, now):
         row = rows[status.plant_id]
         row.slo_count += 1
         row.evaluated_at = max(filter(None, [row.evaluated_at, status.evaluated_at]))
-        state = status.status if status.total else "no_data"
+        state = status.status if status.has_figures else "no_data"
         if state == "breaching":
             row.breaching.append(status.slo)
         elif state == "warning":

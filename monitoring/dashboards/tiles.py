@@ -37,7 +37,7 @@ class Tile:
 
     @property
     def state(self):
-        if self.status is None or not self.status.total:
+        if self.status is None or not self.status.has_figures:
             return "no_data"
         return self.status.status
 

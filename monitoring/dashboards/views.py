@@ -207,6 +207,7 @@ def plant_overview(request, code):
         context["release_figure"] = charts.release_figure(
             tiles.latency_buckets(rslo, plant, window),
             slo=rslo,
+            window=window,
             tz=plant.tzinfo,
             zone=plant.timezone,
             theme=theme_of(request),
@@ -277,7 +278,7 @@ def plant_slo(request, code, slug):
         "custom_from": window.custom_from or _input_time(window.since, plant),
         "custom_to": window.custom_to or _input_time(window.until, plant),
         "history_figure": charts.slo_history_figure(
-            history, slo=slo, tz=plant.tzinfo, zone=plant.timezone, theme=theme
+            history, slo=slo, window=window, tz=plant.tzinfo, zone=plant.timezone, theme=theme
         )
         if history
         else None,

@@ -130,6 +130,12 @@ class Outcome(models.Model):
         indexes = [
             models.Index(fields=["slo", "plant", "minute"], name="outcome_slo_plant_minute"),
             models.Index(fields=["pending", "at"], name="outcome_pending_at"),
+            # Items overdue now (counted bad, no end yet): small, follows what is open.
+            models.Index(
+                fields=["slo", "plant"],
+                condition=Q(good=False, latency__isnull=True, pending=False),
+                name="outcome_overdue",
+            ),
         ]
 
     def __str__(self):
@@ -210,6 +216,10 @@ class SLOStatus(models.Model):
     error_budget_remaining = models.FloatField(default=1, help_text="Share of the budget left.")
     burn_rates = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
+    overdue = models.PositiveIntegerField(
+        default=0, help_text="Age SLOs: items past the threshold and still open now."
+    )
+    reason = models.CharField(max_length=300, blank=True, help_text="Why the status is what it is.")
     evaluated_at = models.DateTimeField()
 
     class Meta:
@@ -228,6 +238,11 @@ class SLOStatus(models.Model):
     @property
     def bad(self):
         return self.total - self.good
+
+    @property
+    def has_figures(self):
+        """Something counted in the window, or items overdue now (older than the window)."""
+        return bool(self.total or self.overdue)
 
     @property
     def error_budget_remaining_events(self):

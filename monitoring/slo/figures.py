@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from monitoring.models import SLO, Rollup, SLOStatus
+from monitoring.models import SLO, Outcome, Rollup, SLOStatus
 from monitoring.slo import histogram, rollups
 
 BURN_WINDOWS = {
@@ -36,15 +36,56 @@ def burn_rate(bad, total, objective):
     return (bad / total) / (1 - objective)
 
 
-def status_from(burn_rates):
-    def fires(rules):
-        return any(burn_rates[a] > limit and burn_rates[b] > limit for a, b, limit in rules)
+def _firing(burn_rates, rules):
+    return next(
+        ((a, b, limit) for a, b, limit in rules if burn_rates[a] > limit and burn_rates[b] > limit),
+        None,
+    )
 
-    if fires(PAGE_RULES):
-        return SLOStatus.Status.BREACHING
-    if fires(TICKET_RULES):
-        return SLOStatus.Status.WARNING
-    return SLOStatus.Status.OK
+
+def _items(n):
+    return f"{n} item{'s' if n != 1 else ''}"
+
+
+def judge(slo, *, burn_rates, total, attainment, budget_remaining, overdue=0):
+    """(status, one sentence why). A page-level burn or a spent error budget breaches; a
+    ticket-level burn or items overdue now (age SLOs) warn; the reason names the first that
+    holds, so a supervisor who reads only the colour is not misled by a calm recent hour."""
+    Status = SLOStatus.Status
+    are = "is" if overdue == 1 else "are"
+    also = f", and {_items(overdue)} {are} overdue now" if overdue else ""
+    page = _firing(burn_rates, PAGE_RULES)
+    if page:
+        long, short, limit = page
+        return Status.BREACHING, (
+            f"Breaching: the error budget burns {burn_rates[long]:g}× too fast over {long} and "
+            f"{burn_rates[short]:g}× over {short} (pages above {limit:g}×){also}."
+        )
+    if total and budget_remaining <= 0:
+        return Status.BREACHING, (
+            f"Breaching: the error budget of the {slo.window_days}-day window is spent "
+            f"({budget_remaining * 100:.0f} % left){also}."
+        )
+    ticket = _firing(burn_rates, TICKET_RULES)
+    if ticket:
+        long, short, limit = ticket
+        return Status.WARNING, (
+            f"Warning: the error budget burns {burn_rates[long]:g}× over {long} and "
+            f"{burn_rates[short]:g}× over {short}; at this pace it runs out before the window "
+            f"ends{also}."
+        )
+    if overdue:
+        return Status.WARNING, (
+            f"Warning: {_items(overdue)} {are} past the threshold "
+            "and still open; it stays at warning until they close."
+        )
+    if not total:
+        return Status.OK, f"No data: nothing counted in the {slo.window_days}-day window yet."
+    return Status.OK, (
+        f"OK: {attainment * 100:.2f} % good against an objective of {slo.objective * 100:g} %, "
+        f"{max(budget_remaining, 0) * 100:.0f} % of the error budget left, no fast burn"
+        f"{', nothing overdue' if slo.kind == SLO.Kind.AGE else ''}."
+    )
 
 
 @dataclass
@@ -69,22 +110,34 @@ class Figures:
             self.windows[name][0] += bad
             self.windows[name][1] += count
 
-    def status_row(self, slo, plant_id, now):
+    def status_row(self, slo, plant_id, now, overdue=0):
         bad = self.total - self.good
         budget = (1 - slo.objective) * self.total
         rates = {
             name: round(burn_rate(b, t, slo.objective), 4) for name, (b, t) in self.windows.items()
         }
+        attainment = self.good / self.total if self.total else None
+        remaining = 1 - bad / budget if budget else 1.0
+        status, reason = judge(
+            slo,
+            burn_rates=rates,
+            total=self.total,
+            attainment=attainment,
+            budget_remaining=remaining,
+            overdue=overdue,
+        )
         return SLOStatus(
             slo=slo,
             plant_id=plant_id,
             good=self.good,
             total=self.total,
-            attainment=self.good / self.total if self.total else None,
+            attainment=attainment,
             error_budget_total=budget,
-            error_budget_remaining=1 - bad / budget if budget else 1.0,
+            error_budget_remaining=remaining,
             burn_rates=rates,
-            status=status_from(rates),
+            status=status,
+            overdue=overdue,
+            reason=reason[:300],
             evaluated_at=now,
         )
 
@@ -106,6 +159,20 @@ def window_figures(slo, now):
     return figures
 
 
+def overdue_now():
+    """{(slo id, plant id): items} of age SLOs counted bad with no end yet: still open now,
+    however long ago they went past the threshold (one query on a small partial index)."""
+    rows = (
+        Outcome.objects.filter(
+            slo__kind=SLO.Kind.AGE, good=False, latency__isnull=True, pending=False
+        )
+        .values("slo_id", "plant_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(row["slo_id"], row["plant_id"]): row["n"] for row in rows}
+
+
 def evaluate_slos(now=None):
     """Evaluate every enabled SLO, per plant and overall, and store the status snapshots.
 
@@ -113,15 +180,19 @@ def evaluate_slos(now=None):
     """
     now = now or timezone.now()
     statuses = []
+    overdue = overdue_now()
     for slo in SLO.objects.filter(enabled=True).select_related("flow", "plant"):
         per_plant = window_figures(slo, now)
+        late = {plant: n for (slo_id, plant), n in overdue.items() if slo_id == slo.id}
+        for plant_id in late.keys() - per_plant.keys():
+            per_plant[plant_id] = Figures()  # overdue items that went bad before the window
         for plant_id, figures in per_plant.items():
-            statuses.append(figures.status_row(slo, plant_id, now))
+            statuses.append(figures.status_row(slo, plant_id, now, late.get(plant_id, 0)))
         if slo.plant_id is None:
             overall = Figures()
             for figures in per_plant.values():
                 overall.merge(figures)
-            statuses.append(overall.status_row(slo, None, now))
+            statuses.append(overall.status_row(slo, None, now, sum(late.values())))
         elif slo.plant_id not in per_plant:
             statuses.append(Figures().status_row(slo, slo.plant_id, now))
     with transaction.atomic():

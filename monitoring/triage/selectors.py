@@ -131,8 +131,12 @@ def dead_letters(*, user, filters=None, now=None):
 
 
 def groups(qs, *, sort="newest", limit=200):
-    """One row per fingerprint: count, open count, first/last seen, plants and flows hit."""
-    rows = list(
+    """One row per fingerprint: count, open count, first/last seen, plants and flows hit.
+
+    By impact, every group is ranked first and then cut to `limit` (the impact of all groups
+    comes from one aggregate), so a group with old letters but the most held work still leads.
+    """
+    rows = (
         qs.order_by()
         .values("fingerprint")
         .annotate(
@@ -145,8 +149,13 @@ def groups(qs, *, sort="newest", limit=200):
             last_seen=Max("last_failed_at"),
             sample_id=Max("id"),
         )
-        .order_by("-last_seen")[:limit]
+        .order_by("-last_seen")
     )
+    if sort == "impact":
+        impacts = group_impact(qs)
+        rows = sorted(rows, key=lambda r: _impact_rank(r, impacts))[:limit]
+    else:
+        rows = list(rows[:limit])
     if not rows:
         return []
     prints = [r["fingerprint"] for r in rows]
@@ -167,7 +176,8 @@ def groups(qs, *, sort="newest", limit=200):
             "flow", "target"
         )
     }
-    impacts = group_impact(qs.filter(fingerprint__in=prints))
+    if sort != "impact":
+        impacts = group_impact(qs.filter(fingerprint__in=prints))
     for row in rows:
         sample = samples[row["sample_id"]]
         row.update(
@@ -183,6 +193,10 @@ def groups(qs, *, sort="newest", limit=200):
             target=sample.target.code if sample.target else None,
             impact=impacts.get(row["fingerprint"], {"score": 0, "lines": [], "held": 0}),
         )
-    if sort == "impact":
-        rows.sort(key=lambda r: (-r["impact"]["score"], -r["last_seen"].timestamp()))
     return rows
+
+
+def _impact_rank(row, impacts):
+    """Most impact first; among equals, the most recently failing."""
+    score = impacts.get(row["fingerprint"], {}).get("score", 0)
+    return (-score, -row["last_seen"].timestamp())

@@ -30,6 +30,8 @@ def status_data(slo, status, plant=None):
         "error_budget_remaining_events": 0.0,
         "burn_rates": {"5m": 0.0, "30m": 0.0, "1h": 0.0, "6h": 0.0, "3d": 0.0},
         "status": "ok",
+        "overdue": 0,
+        "reason": "Not evaluated yet.",
         "evaluated_at": None,
     }
     if status is not None:
@@ -42,6 +44,8 @@ def status_data(slo, status, plant=None):
             error_budget_remaining_events=round(status.error_budget_remaining_events, 3),
             burn_rates=status.burn_rates,
             status=status.status,
+            overdue=status.overdue,
+            reason=status.reason,
             evaluated_at=status.evaluated_at.isoformat(),
         )
     return data

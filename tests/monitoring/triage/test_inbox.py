@@ -4,6 +4,7 @@ and bulk actions, the pages."""
 import pytest
 
 from integration_hub.models import System
+from monitoring.triage import selectors
 from tests.events import dead_letter
 from tracing.models import DeadLetter
 
@@ -136,6 +137,20 @@ def test_groups_by_impact_put_the_cause_holding_most_transactions_first(admin_ap
     assert [g["error"]["code"] for g in newest] == ["ROUTING_NOT_FOUND", "MAT_LOCKED"]
     assert [g["error"]["code"] for g in by_impact] == ["MAT_LOCKED", "ROUTING_NOT_FOUND"]
     assert by_impact[0]["impact"]["held"] == 3
+
+
+def test_impact_ranks_every_group_before_cutting_to_the_page(alice, p100):
+    """Cut first and the oldest cause, holding the most, would fall off a page of two."""
+    for n in range(3):
+        dead_letter(f"PO-OLD-{n}", order=f"9{n}", code="MAT_LOCKED", message="Material locked")
+    dead_letter("PO-B", order="1", code="ROUTING_NOT_FOUND")
+    dead_letter("PO-C", order="2", code="QTY_MISMATCH", message="Quantity differs")
+    qs = selectors.dead_letters(user=alice)
+    newest = selectors.groups(qs, sort="newest", limit=2)
+    by_impact = selectors.groups(qs, sort="impact", limit=2)
+    assert [g["error"]["code"] for g in newest] == ["QTY_MISMATCH", "ROUTING_NOT_FOUND"]
+    assert [g["error"]["code"] for g in by_impact] == ["MAT_LOCKED", "QTY_MISMATCH"]
+    assert [g["impact"]["held"] for g in by_impact] == [3, 1]
 
 
 @pytest.mark.parametrize(
