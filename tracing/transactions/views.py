@@ -183,6 +183,10 @@ def transaction_detail(request, flow, correlation_id):
             for e in events
         ],
         "can_replay": can_triage(request.user),
+        # Reported straight by middleware (no trace event of ours to hang them on).
+        "reported_dead_letters": txn.dead_letters.filter(event__isnull=True)
+        .select_related("source", "target")
+        .order_by("first_failed_at"),
         "last_error_at": _parse(txn.last_error.get("at")) if txn.last_error else None,
         "last_error_class": ERROR_CLASSES.get((txn.last_error or {}).get("class"), ""),
         "failure_event": next((e for e in events if e.event_id == txn.failure_event_id), None),

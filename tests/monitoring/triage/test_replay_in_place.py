@@ -7,8 +7,10 @@ import pytest
 
 from integration_hub.models import System
 from monitoring.models import Replay
-from tests.events import dead_letter
+from tests.events import dead_letter, event
 from tests.receivers.replay import Receiver
+from tracing.dead_letters.reports import report_dead_letter
+from tracing.ingest.pipeline import ingest_events
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -132,3 +134,25 @@ def test_a_group_page_offers_replay_all_in_business_order_confirmed_in_place(
     )  # fmt: skip
     assert done.status_code == 302 and "/dead-letters/bulk/" in done["Location"]
     assert Replay.objects.filter(dead_letter__in=letters).count() == 3
+
+
+def test_a_dead_letter_middleware_reported_shows_on_its_transaction(client, dave, mes_endpoint):
+    ingest_events([event("released", correlation_id="PO-40")])
+    reported = report_dead_letter(
+        {
+            "id": "mw-40",
+            "correlation_id": "PO-40",
+            "flow": "order_release",
+            "source": "MW",
+            "target": "MES",
+            "plant": "P100",
+            "error": {"class": "transient", "code": "HTTP_503", "message": "MES unavailable"},
+            "payload": {"order": "40"},
+        }
+    ).dead_letter
+    client.force_login(dave)
+    page = client.get(reported.transaction.get_absolute_url()).text
+    entry = page[page.index(f'id="dead-letter-{reported.pk}"') :]
+    entry = entry[: entry.index("</li>")]
+    assert "MW → MES" in entry and "HTTP_503" in entry and "dl-new" in entry
+    assert f"/dead-letters/{reported.pk}/replay/?next=" in entry and "Replay…" in entry
