@@ -2,7 +2,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from integration_hub.models import ApiKey, Flow, Plant, PlantMembership, System, WorkerHeartbeat
+from integration_hub.calendars import recompute
+from integration_hub.models import (
+    ApiKey,
+    Downtime,
+    Flow,
+    Plant,
+    PlantMembership,
+    Shift,
+    System,
+    WorkerHeartbeat,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -11,12 +21,52 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class ShiftInline(admin.TabularInline):
+    model = Shift
+    extra = 0
+
+
+class DowntimeInline(admin.TabularInline):
+    model = Downtime
+    extra = 0
+    fields = ["start", "end", "reason", "flows"]
+    filter_horizontal = ["flows"]
+
+
 @admin.register(Plant)
 class PlantAdmin(admin.ModelAdmin):
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, ShiftInline, DowntimeInline]
     list_display = ["code", "name", "timezone"]
     search_fields = ["code", "name"]
     list_filter = ["timezone"]
+
+    def save_formset(self, request, form, formset, change):
+        """Downtime added, changed or removed here recomputes the SLO figures of its span."""
+        if formset.model is not Downtime:
+            return super().save_formset(request, form, formset, change)
+        # The span as it was (the form has already put the new values on the instance).
+        before = {
+            f.instance.pk: Downtime(
+                plant_id=f.instance.plant_id, start=f.initial["start"], end=f.initial["end"]
+            )
+            for f in formset.initial_forms
+            if f.instance.pk and f.has_changed()
+        }
+        saved = formset.save(commit=False)
+        for row in formset.deleted_objects:
+            recompute(row)
+            row.delete()
+        for row in saved:
+            if row.created_by_id is None:
+                row.created_by = request.user
+            row.save()
+            if row.pk in before:  # moved: the old span too
+                old = Downtime(
+                    plant_id=row.plant_id, start=before[row.pk][0], end=before[row.pk][1]
+                )
+                recompute(old)
+            recompute(row)
+        formset.save_m2m()
 
 
 class SystemForm(forms.ModelForm):

@@ -297,3 +297,59 @@ class LoginFailure(models.Model):
 
     def __str__(self):
         return f"{self.username} from {self.address} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Shift(models.Model):
+    """A plant's shift in its own time zone; `end` at or before `start` runs past midnight."""
+
+    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="shifts")
+    name = models.CharField(max_length=64)
+    days = models.JSONField(help_text="Days it starts on: 0 = Monday … 6 = Sunday.")
+    start = models.TimeField()
+    end = models.TimeField(help_text="At or before the start: the shift ends the next day.")
+
+    class Meta:
+        ordering = ["plant", "start", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["plant", "name"], name="uniq_shift_plant_name")
+        ]
+
+    def __str__(self):
+        return f"{self.plant_id} {self.name} {self.start:%H:%M}-{self.end:%H:%M}"
+
+    def clean(self):
+        if (
+            not isinstance(self.days, list)
+            or not self.days
+            or not all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in self.days
+            )
+        ):
+            raise ValidationError({"days": "A list of days 0-6 (Monday = 0), at least one."})
+
+
+class Downtime(models.Model):
+    """Planned downtime of a plant (all flows, or the flows named): SLO clocks stop in it."""
+
+    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="downtimes")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    flows = models.ManyToManyField(Flow, blank=True, help_text="Empty: every flow.")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = PlantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["plant", "start"]
+        indexes = [models.Index(fields=["plant", "end", "start"], name="downtime_plant_span")]
+
+    def __str__(self):
+        return f"{self.plant_id} {self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M} {self.reason}"
+
+    def clean(self):
+        if self.start and self.end and self.end <= self.start:
+            raise ValidationError({"end": "The end must be after the start."})

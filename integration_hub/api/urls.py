@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from integration_hub.api import people, views
+from integration_hub.api import calendars, people, views
 
 router = views.Router()
 router.register("plants", views.PlantViewSet, basename="plant")
@@ -14,6 +14,13 @@ urlpatterns = [
         "api/v1/plants/<str:code>/members/<str:username>",
         people.Member.as_view(),
         name="api-member",
+    ),
+    path("api/v1/plants/<str:code>/shifts", calendars.Shifts.as_view(), name="api-shifts"),
+    path("api/v1/plants/<str:code>/downtime", calendars.Downtimes.as_view(), name="api-downtimes"),
+    path(
+        "api/v1/plants/<str:code>/downtime/<int:pk>",
+        calendars.DowntimeDetail.as_view(),
+        name="api-downtime",
     ),
     path("api/v1/api-keys", people.ApiKeyList.as_view(), name="api-keys"),
     path("api/v1/api-keys/<int:pk>", people.ApiKeyDetail.as_view(), name="api-key"),

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, Min, Q
 
+from integration_hub.calendars import NO_DOWNTIME, Calendar, shift_at
 from integration_hub.models import Flow, Plant, System
 from monitoring.models import AlertRule, SLOStatus
 from monitoring.slo.figures import PAGE_RULES, TICKET_RULES
@@ -269,21 +270,35 @@ def silence_conditions(rules, now, ctx):
         .order_by()
     }
     found = {}
+    calendar = Calendar(now - SILENCE_LOOKBACK, now, {r.plant_id for r in rules if r.plant_id})
     for rule in rules:
+        # A plant's planned downtime stops the clock (and out of shift, when the rule says so).
+        windows = calendar.windows(rule.plant_id) if rule.plant_id else NO_DOWNTIME
+        if windows.covers(now) or (rule.only_in_shifts and not _in_shift(rule, now)):
+            found[rule.id] = []
+            continue
         seen = [
             at
             for (source, plant), at in latest.items()
             if source == rule.system_id and (rule.plant_id is None or plant == rule.plant_id)
         ]
         last = max(seen, default=None)
-        if last is not None and (now - last).total_seconds() <= rule.threshold_seconds:
-            found[rule.id] = []
-            continue
         key = dedupe_key(rule, rule.plant_id, rule.system_id)
         if last is None:
             last = ctx.firing_since(key) or _last_event(rule, now)
+            if (
+                last is not None
+                and windows
+                and windows.elapsed(last, now) <= rule.threshold_seconds
+            ):
+                last = None  # quiet for long, but mostly in planned downtime: not silent
+                found[rule.id] = []
+                continue
+        elif windows.elapsed(last, now) <= rule.threshold_seconds:
+            found[rule.id] = []
+            continue
         where = f" at {ctx.plant_code(rule.plant_id)}" if rule.plant_id else ""
-        quiet = (now - last).total_seconds() if last else None
+        quiet = windows.elapsed(last, now) if last else None
         summary = f"{ctx.system_code(rule.system_id)} sent no event{where} for " + (
             _duration(quiet) if quiet is not None else f"over {_duration(SILENCE_LOOKBACK)}"
         )
@@ -301,6 +316,10 @@ def silence_conditions(rules, now, ctx):
             )
         ]
     return found
+
+
+def _in_shift(rule, now):
+    return rule.plant is None or shift_at(rule.plant, now) is not None
 
 
 def _last_event(rule, now):

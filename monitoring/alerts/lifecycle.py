@@ -30,7 +30,7 @@ def evaluate_alerts(now=None):
     with transaction.atomic():
         Watermark.objects.get_or_create(name="alerts", defaults={"at": now})
         Watermark.objects.select_for_update().filter(name="alerts").update(at=now)
-        rules = list(AlertRule.objects.filter(enabled=True))
+        rules = list(AlertRule.objects.filter(enabled=True).select_related("plant"))
         by_id = {r.id: r for r in rules}
         firing = {a.dedupe_key: a for a in Alert.objects.filter(state=Alert.State.FIRING)}
         ctx = Context(firing)

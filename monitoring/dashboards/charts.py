@@ -24,6 +24,7 @@ PALETTES = {
         "p95": "#8250df",
         "p99": "#b35900",
         "volume": "rgba(91, 100, 112, 0.28)",
+        "downtime": "rgba(130, 80, 223, 0.12)",
         "text": "#5b6470",
         "grid": "rgba(91, 100, 112, 0.22)",
     },
@@ -35,6 +36,7 @@ PALETTES = {
         "p95": "#c6a6ff",
         "p99": "#f0a35e",
         "volume": "rgba(154, 164, 177, 0.30)",
+        "downtime": "rgba(198, 166, 255, 0.16)",
         "text": "#9aa4b1",
         "grid": "rgba(154, 164, 177, 0.22)",
     },
@@ -113,7 +115,27 @@ def _span(window, tz):
     return [_local(window.since, tz).isoformat(), _local(window.until, tz).isoformat()]
 
 
-def release_figure(buckets, *, slo, window, tz, zone, theme="light"):
+def downtime_bands(downtimes, tz, theme):
+    """Planned downtime as shaded bands across the whole plot (the clock stopped there)."""
+    colour = palette(theme)["downtime"]
+    return [
+        {
+            "type": "rect",
+            "xref": "x",
+            "yref": "paper",
+            "y0": 0,
+            "y1": 1,
+            "layer": "below",
+            "x0": _local(d.start, tz).isoformat(),
+            "x1": _local(d.end, tz).isoformat(),
+            "fillcolor": colour,
+            "line": {"width": 0},
+        }  # fmt: skip
+        for d in downtimes
+    ]
+
+
+def release_figure(buckets, *, slo, window, tz, zone, theme="light", downtimes=()):
     """Order release latency p50/p95/p99 (lines, left axis) and releases measured per bucket
     (bars, right axis), with the SLO threshold as a dashed line, over the selected range."""
     colours = palette(theme)
@@ -158,10 +180,11 @@ def release_figure(buckets, *, slo, window, tz, zone, theme="light"):
     data = json.loads(go.Figure(data=traces).to_json())["data"]
     layout = json.loads(_release_layout(theme, zone))
     layout["xaxis"]["range"] = span
+    layout["shapes"] = downtime_bands(downtimes, tz, theme)
     return {"data": data, "layout": layout}
 
 
-def slo_history_figure(points, *, slo, window, tz, zone, theme="light"):
+def slo_history_figure(points, *, slo, window, tz, zone, theme="light", downtimes=()):
     """Attainment per hour against the objective (top) and burn rate per hour (bottom), over
     the selected range."""
     colours = palette(theme)
@@ -228,7 +251,11 @@ def slo_history_figure(points, *, slo, window, tz, zone, theme="light"):
     fig.update_xaxes(title_text=f"Time ({zone})", row=2, col=1)
     fig.update_xaxes(range=_span(window, tz))
     fig.update_layout(showlegend=False)
-    return _as_dict(fig)
+    figure = _as_dict(fig)
+    figure["layout"]["shapes"] = figure["layout"].get("shapes", []) + downtime_bands(
+        downtimes, tz, theme
+    )
+    return figure
 
 
 def histogram_figure(merged, *, threshold, theme="light"):

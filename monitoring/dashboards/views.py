@@ -6,11 +6,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
+from integration_hub.models import Downtime
 from monitoring.dashboards import charts, overview, tiles, windows
 from monitoring.models import SLO
 from tracing.models import timeline_url
@@ -201,6 +203,8 @@ def plant_overview(request, code):
     now = timezone.now()
     window, error = _window(request, plant, now)
     context = overview_context(request, plant, window, now)
+    downtimes = planned_downtime(plant, window)
+    context["downtimes"] = downtimes
     rslo = tiles.release_slo([t.slo for t in context["tiles"]])
     if rslo is not None:
         context["release_slo"] = rslo
@@ -208,6 +212,7 @@ def plant_overview(request, code):
             tiles.latency_buckets(rslo, plant, window),
             slo=rslo,
             window=window,
+            downtimes=downtimes,
             tz=plant.tzinfo,
             zone=plant.timezone,
             theme=theme_of(request),
@@ -227,6 +232,14 @@ def plant_overview(request, code):
     )
     with timezone.override(plant.tzinfo):
         return render(request, template, context)
+
+
+def planned_downtime(plant, window, flow_id=None):
+    """The plant's planned downtime in the range (for a flow: its own and the plant-wide)."""
+    rows = Downtime.objects.filter(plant=plant, start__lt=window.until, end__gt=window.since)
+    if flow_id is not None:
+        rows = rows.filter(Q(flows__isnull=True) | Q(flows__id=flow_id)).distinct()
+    return list(rows.order_by("start")[:50])
 
 
 def _input_time(moment, plant):
@@ -264,6 +277,7 @@ def plant_slo(request, code, slug):
     window, error = _window(request, plant, now)
     theme = theme_of(request)
     tile = dress_tile(tiles.slo_tiles(plant, window, [slo])[0], plant, window)
+    downtimes = planned_downtime(plant, window, slo.flow_id)
     history = tiles.slo_history(slo, plant, window)
     threshold = _threshold(slo, plant)
     context = {
@@ -278,7 +292,13 @@ def plant_slo(request, code, slug):
         "custom_from": window.custom_from or _input_time(window.since, plant),
         "custom_to": window.custom_to or _input_time(window.until, plant),
         "history_figure": charts.slo_history_figure(
-            history, slo=slo, window=window, tz=plant.tzinfo, zone=plant.timezone, theme=theme
+            history,
+            slo=slo,
+            window=window,
+            tz=plant.tzinfo,
+            zone=plant.timezone,
+            theme=theme,
+            downtimes=downtimes,
         )
         if history
         else None,
@@ -287,6 +307,7 @@ def plant_slo(request, code, slug):
         "zone": plant.timezone,
         "overview_url": reverse("plant-overview", args=[plant.code]),
         "burn_rates": _burn_rates(tile),
+        "downtimes": downtimes,
     }
     if slo.kind in (SLO.Kind.LATENCY, SLO.Kind.AGE):
         merged, percentiles = tiles.slo_histogram(slo, plant, window)

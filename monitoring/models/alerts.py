@@ -67,6 +67,10 @@ class AlertRule(models.Model):
     resolve_after_seconds = models.PositiveIntegerField(
         default=300, help_text="Hold-down: the condition must stay clear this long to resolve."
     )
+    only_in_shifts = models.BooleanField(
+        default=False,
+        help_text="Silence rules of one plant: only during its shifts (never in planned downtime).",
+    )
     muted_until = models.DateTimeField(null=True, blank=True)
     mute_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

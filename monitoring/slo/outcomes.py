@@ -3,6 +3,10 @@
 An item counts once: when its end is reached (good if within the threshold), or when the
 threshold passes without it (bad). Late events that move a milestone change the outcome, and
 the rollup minutes it left and joined are recomputed, so figures are corrected, not appended.
+
+The clock stops in the plant's planned downtime (for the item's flow): latency and age count
+only the time outside it, and the threshold passes that much later. A downtime added or removed
+later recomputes the items of its span (`recompute_span`).
 """
 
 from collections import defaultdict
@@ -13,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from integration_hub.calendars import NO_DOWNTIME, Calendar
 from monitoring.models import SLO, HourRollup, Outcome, Rollup, Watermark
 from monitoring.slo import histogram, rollups
 from tracing.models import DeadLetter, Transaction
@@ -44,19 +49,20 @@ def minute_of(moment):
     return moment.replace(second=0, microsecond=0)
 
 
-def latency_result(start, end, threshold, now):
-    """Counted at the end if within the threshold, else (bad) when the threshold passed."""
+def latency_result(start, end, threshold, now, windows=NO_DOWNTIME):
+    """Counted at the end if within the threshold, else (bad) when the threshold passed;
+    time in planned downtime (`windows`) does not count."""
     if start is None:
         return None
-    deadline = start + timedelta(seconds=threshold)
+    deadline = windows.deadline(start, threshold)
     if end is not None:
-        latency = max(0.0, (end - start).total_seconds())
+        latency = windows.elapsed(start, end)
         good = latency <= threshold
         return Result(end if good else deadline, good, latency, False)
     return Result(deadline, False, None, now < deadline)
 
 
-def transaction_result(slo, txn, threshold, now):
+def transaction_result(slo, txn, threshold, now, windows=NO_DOWNTIME):
     if slo.kind == SLO.Kind.SUCCESS:
         if txn.failure_at is not None:
             return Result(txn.failure_at, False, None, False)
@@ -65,11 +71,11 @@ def transaction_result(slo, txn, threshold, now):
         return Result(txn.stuck_at, False, None, now < txn.stuck_at)
     start = _time(txn.milestones.get(slo.start))
     ends = [_time(txn.milestones[m]) for m in slo.ends if m in txn.milestones]
-    return latency_result(start, min(ends) if ends else None, threshold, now)
+    return latency_result(start, min(ends) if ends else None, threshold, now, windows)
 
 
-def dead_letter_result(slo, letter, threshold, now):
-    return latency_result(letter.first_failed_at, letter.closed_at, threshold, now)
+def dead_letter_result(slo, letter, threshold, now, windows=NO_DOWNTIME):
+    return latency_result(letter.first_failed_at, letter.closed_at, threshold, now, windows)
 
 
 class SLOSet:
@@ -81,6 +87,7 @@ class SLOSet:
         )
         self.by_flow = defaultdict(list)
         self.dead_letter_slos = []
+        self.calendar = Calendar.everything()
         for slo in self.slos:
             slo.plant_thresholds = {t.plant_id: t.threshold_seconds for t in slo.thresholds.all()}
             if slo.subject == SLO.Subject.DEAD_LETTERS:
@@ -98,9 +105,10 @@ class SLOSet:
             slos, compute = self.dead_letter_slos, dead_letter_result
         else:
             slos, compute = self.by_flow.get(item.flow_id, ()), transaction_result
+        windows = self.calendar.windows(item.plant_id, item.flow_id)
         for slo in slos:
             if slo.plant_id is None or slo.plant_id == item.plant_id:
-                result = compute(slo, item, self.threshold(slo, item.plant_id), now)
+                result = compute(slo, item, self.threshold(slo, item.plant_id), now, windows)
                 if result is not None:
                     yield slo, result
 
@@ -174,6 +182,21 @@ def recompute_rollups(dirty):
     rollups.recompute_hours({(s, p, rollups.floor_hour(m)) for s, p, m in dirty})
 
 
+def _apply_in_batches(items, slo_set, now, dirty, done=0, progress=None):
+    """apply_outcomes over a queryset, CHUNK items at a time; adds to `dirty`, returns the count."""
+    batch = []
+    for item in items.iterator(chunk_size=CHUNK):
+        batch.append(item)
+        if len(batch) >= CHUNK:
+            dirty |= apply_outcomes(batch, slo_set, now)
+            done += len(batch)
+            batch = []
+            if progress:
+                progress(done)
+    dirty |= apply_outcomes(batch, slo_set, now)
+    return done + len(batch)
+
+
 def _changed_items(model, since, due_ids, flows):
     qs = model.objects.filter(Q(updated_at__gte=since) | Q(id__in=due_ids))
     if flows is not None:
@@ -202,20 +225,32 @@ def refresh(now=None, *, progress=None):
     for model, due_ids, flows in sources:
         if model is DeadLetter and not slo_set.dead_letter_slos:
             continue
-        batch = []
-        for item in _changed_items(model, since, due_ids, flows).iterator(chunk_size=CHUNK):
-            batch.append(item)
-            if len(batch) >= CHUNK:
-                dirty |= apply_outcomes(batch, slo_set, now)
-                done += len(batch)
-                batch = []
-                if progress:
-                    progress(done)
-        dirty |= apply_outcomes(batch, slo_set, now)
-        done += len(batch)
+        items = _changed_items(model, since, due_ids, flows)
+        done = _apply_in_batches(items, slo_set, now, dirty, done, progress)
     recompute_rollups(dirty)
     Watermark.objects.filter(pk=mark.pk).update(at=now)
     return len(dirty)
+
+
+def recompute_span(plant_id, start, end, now=None):
+    """A planned downtime from start to end was added or removed: recompute the outcomes of the
+    plant's items whose clock it can move (begun before its end, not finished before its start)
+    and the rollups they touch. Returns how many items were looked at."""
+    now = now or timezone.now()
+    slo_set = SLOSet()
+    sources = [
+        Transaction.objects.filter(plant_id=plant_id, first_seen__lte=end).filter(
+            Q(last_seen__gte=start) | Q(completed_at__isnull=True)
+        ),
+        DeadLetter.objects.filter(plant_id=plant_id, first_failed_at__lte=end).filter(
+            Q(closed_at__gte=start) | Q(closed_at__isnull=True)
+        ),
+    ]
+    dirty, seen = set(), 0
+    for qs in sources:
+        seen = _apply_in_batches(qs.order_by("id"), slo_set, now, dirty, seen)
+    recompute_rollups(dirty)
+    return seen
 
 
 def rebuild(now=None, *, progress=None):

@@ -1,5 +1,8 @@
+from datetime import datetime
+
 from celery import shared_task
 
+from monitoring.slo import outcomes
 from monitoring.slo.evaluation import run_evaluation
 
 
@@ -7,3 +10,10 @@ from monitoring.slo.evaluation import run_evaluation
 def evaluate():
     """Beat: mark stuck transactions, refresh rollups, store SLO status snapshots."""
     return run_evaluation()
+
+
+@shared_task(name="monitoring.recompute_downtime", ignore_result=True)
+def recompute_downtime(plant_id, start, end):
+    """A planned downtime was added or removed: its span's SLO figures are recomputed."""
+    span = [datetime.fromisoformat(start), datetime.fromisoformat(end)]
+    return outcomes.recompute_span(plant_id, *span)

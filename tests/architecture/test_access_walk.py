@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from integration_hub.models import ApiKey, PlantMembership, System
+from integration_hub.models import ApiKey, Downtime, PlantMembership, Shift, System
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import SLO, Alert, AlertChannel, AlertRule, BulkAction, Replay
 from monitoring.replay import requests
@@ -26,7 +26,8 @@ from tracing.models import DeadLetter, DeadLetterChange, Transaction
 
 pytestmark = pytest.mark.django_db
 SECRETS = ("Secret key P100", "PO-SECRET-100", "SECRET-ORDER-100", "DL-SECRET-100",
-           "Secret rule P100", "Secret channel P100", "secret-hook.example")  # fmt: skip
+           "Secret rule P100", "Secret channel P100", "secret-hook.example",
+           "Secret downtime P100", "Secret shift P100")  # fmt: skip
 METHODS = ("get", "post", "put", "patch", "delete")
 SKIP = {"logout", "login"}  # signing in and out is not plant data
 
@@ -80,7 +81,12 @@ def world(alice, p100, p200):
     evaluate_alerts(now + timedelta(minutes=5))
     assert Alert.objects.filter(plant=p100).exists()
     key, _ = ApiKey.issue("Secret key P100", plants=[p100])
+    downtime = Downtime.objects.create(
+        plant=p100, start=now, end=now + timedelta(hours=2), reason="Secret downtime P100"
+    )
+    Shift.objects.create(plant=p100, name="Secret shift P100", days=[0], start="06:00", end="14:00")
     return {
+        "downtime": downtime,
         "key": key,
         "letter": letter,
         "bulk": bulk,
@@ -119,6 +125,9 @@ def kwargs_for(name, world):
         "api-key-revoke": {"pk": world["key"].pk},
         "api-members": {"code": "P100"},
         "api-member": {"code": "P100", "username": "bob"},
+        "api-shifts": {"code": "P100"},
+        "api-downtimes": {"code": "P100"},
+        "api-downtime": {"code": "P100", "pk": world["downtime"].pk},
     }
     if name == "api-dead-letter-action":
         actions = ("replay", "discard", "resolve", "assign", "notes", "preview")
@@ -143,6 +152,10 @@ def snapshot(world):
         "members": sorted(PlantMembership.objects.values_list("user__username", "plant__code")),
         "people": sorted(get_user_model().objects.values_list("username", "is_active")),
         "roles": sorted(get_user_model().objects.values_list("username", "groups__name")),
+        "calendar": (
+            sorted(Downtime.objects.values_list("id", "start", "end", "reason")),
+            sorted(Shift.objects.values_list("id", "name", "start", "end")),
+        ),
     }
 
 

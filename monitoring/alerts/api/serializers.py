@@ -50,6 +50,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "threshold_seconds",
             "repeat_interval_seconds",
             "resolve_after_seconds",
+            "only_in_shifts",
             "muted_until",
             "mute_reason",
             "muted",

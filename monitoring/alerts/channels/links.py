@@ -63,4 +63,7 @@ def link_titles(doc):
         "dashboard": f"Open the dashboard for {plant}" if plant else "Open the dashboard",
         "alert": "Alert history",
     }
-    return [(titles[name], url) for name, url in doc["links"].items() if name in titles]
+    # In this order, not the document's: a JSON object stored in PostgreSQL (jsonb) keeps no
+    # key order.
+    links = doc["links"]
+    return [(title, links[name]) for name, title in titles.items() if name in links]

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from integration_hub.models import Downtime
 from monitoring.slo.evaluation import run_evaluation
 from tests.events import event
 from tracing.ingest.pipeline import ingest_events
@@ -54,3 +55,24 @@ def test_the_slo_history_spans_the_selected_range(client, bob, one_release):
     start, end = (local(x) for x in layout["xaxis"]["range"])
     assert spans(start, end, timedelta(days=7))
     assert layout["xaxis2"]["range"] == layout["xaxis"]["range"]
+
+
+def test_planned_downtime_shows_as_a_band_on_the_charts(client, bob, p100, one_release):
+    now = timezone.now()
+    Downtime.objects.create(
+        plant=p100, start=now - timedelta(hours=3), end=now - timedelta(hours=2),
+        reason="Line 2 changeover",
+    )  # fmt: skip
+    Downtime.objects.create(  # out of the range: not shown
+        plant=p100, start=now - timedelta(days=3), end=now - timedelta(days=2), reason="Stocktake"
+    )
+    client.force_login(bob)
+    response = client.get("/plants/P100/?range=24h")
+    [band] = response.context["release_figure"]["layout"]["shapes"]
+    start = (now - timedelta(hours=3)).astimezone(p100.tzinfo).replace(tzinfo=None)
+    assert band["x0"] == start.isoformat() and band["yref"] == "paper"
+    assert "Line 2 changeover" in response.text and "Stocktake" not in response.text
+    slo = client.get("/plants/P100/slos/order-release-latency/?range=24h")
+    shapes = slo.context["history_figure"]["layout"]["shapes"]
+    assert start.isoformat() in [s.get("x0") for s in shapes]
+    assert "Line 2 changeover" in slo.text
