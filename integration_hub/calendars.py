@@ -72,14 +72,21 @@ class Calendar:
     """The downtimes of every plant over a span, loaded once; `windows(plant, flow)` per item."""
 
     def __init__(self, since, until, plant_ids=None):
+        self._by_plant = defaultdict(list)
+        self._cache = {}
+        if plant_ids is not None and not plant_ids:
+            return
         rows = Downtime.objects.filter(start__lt=until, end__gt=since)
         if plant_ids is not None:
             rows = rows.filter(plant_id__in=plant_ids)
-        self._by_plant = defaultdict(list)
         for row in rows.prefetch_related("flows"):
             flows = {f.id for f in row.flows.all()}
             self._by_plant[row.plant_id].append((row.start, row.end, flows))
-        self._cache = {}
+
+    @classmethod
+    def ahead_of(cls, since, plant_ids):
+        """The downtimes of these plants from `since` on, planned ones included."""
+        return cls(since, datetime(9999, 12, 30, tzinfo=UTC), plant_ids)
 
     @classmethod
     def everything(cls):

@@ -6,6 +6,7 @@ latest-by-(time, event id)), so any arrival order, and any duplication, gives th
 
 from datetime import datetime
 
+from integration_hub.calendars import NO_DOWNTIME
 from tracing.models import TransactionState
 
 FOLDED_FIELDS = (
@@ -69,11 +70,12 @@ def failure_cleared(txn, milestones):
     )
 
 
-def settle(txn, flow, now):
-    """Derive completion time and state from the aggregates."""
+def settle(txn, flow, now, windows=NO_DOWNTIME):
+    """Derive completion time and state from the aggregates; stuck-after counts only time
+    outside the plant's planned downtime for the flow (`windows`)."""
     reached = [_time(txn.milestones[m]) for m in flow.completing if m in txn.milestones]
     txn.completed_at = min(reached) if reached else None
-    txn.stuck_at = txn.first_seen + flow.stuck_after
+    txn.stuck_at = windows.deadline(txn.first_seen, flow.stuck_after.total_seconds())
     if not failure_cleared(txn, flow.milestones):
         txn.state = TransactionState.FAILED
     elif txn.completed_at is not None:

@@ -11,6 +11,7 @@ import orjson
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from integration_hub.calendars import Calendar
 from tracing.dead_letters.capture import dead_letters_for_events
 from tracing.dead_letters.superseded import mark_superseded
 from tracing.ingest.contract import Catalog, validate_event
@@ -121,8 +122,14 @@ def store_events(events, *, catalog, now):
         txn = txns[txn_key(event)]
         fold_event(txn, event)
         touched[txn.id] = txn
+    calendar = Calendar.ahead_of(
+        min((t.first_seen for t in touched.values()), default=now),
+        {t.plant_id for t in touched.values()},
+    )
     for txn in touched.values():
-        settle(txn, catalog.flows_by_id[txn.flow_id], now)
+        settle(
+            txn, catalog.flows_by_id[txn.flow_id], now, calendar.windows(txn.plant_id, txn.flow_id)
+        )
         txn.updated_at = now
     update_transactions(list(touched.values()))
     insert_business_keys(

@@ -4,14 +4,17 @@ created late corrects the figures of its span, and silence rules keep quiet in i
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from integration_hub import calendars
 from integration_hub.models import Downtime, Shift, System
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import Alert, AlertRule, Outcome, Rollup
 from monitoring.slo import tasks
+from tests.events import event
 from tests.monitoring.slo.conftest import NOW, evaluate, release
 from tracing.ingest.pipeline import ingest_events
+from tracing.models import Transaction
 
 pytestmark = pytest.mark.django_db
 S = timedelta(seconds=1)
@@ -122,3 +125,40 @@ def test_a_silence_rule_limited_to_shifts_keeps_quiet_between_them(quiet_mes, p1
     )  # fmt: skip
     evaluate_alerts(NOW)
     assert Alert.objects.count() == 1
+
+
+def test_stuck_after_counts_only_time_outside_downtime(admin_api, p100, workers):
+    """Order release: stuck after 30 min. Released 20 min ago, a stop from 10 min ago for an
+    hour: 20 min counted so far, so it is due 10 min after the stop ends."""
+    now = timezone.now()
+    released = now - timedelta(minutes=20)
+    ingest_events([event("released", correlation_id="PO-30", at=released)], now=now)
+    txn = Transaction.objects.get(correlation_id="PO-30")
+    assert txn.stuck_at == released + timedelta(minutes=30)
+    stop = (now - timedelta(minutes=10), now + timedelta(minutes=50))
+    with workers(execute=True):
+        admin_api.post(
+            "/api/v1/plants/P100/downtime",
+            {"start": stop[0].isoformat(), "end": stop[1].isoformat(), "reason": "Stop"},
+            format="json",
+        )
+    txn.refresh_from_db()
+    assert txn.stuck_at == stop[1] + timedelta(minutes=20)
+    # a transaction that starts inside the stop: its clock starts when the stop ends
+    ingest_events([event("released", correlation_id="PO-31", at=now)], now=now)
+    assert Transaction.objects.get(correlation_id="PO-31").stuck_at == stop[1] + timedelta(
+        minutes=30
+    )
+
+
+def test_removing_a_past_downtime_makes_an_overdue_order_stuck(admin_api, p100, workers):
+    now = timezone.now()
+    released = now - timedelta(hours=2)
+    row = Downtime.objects.create(
+        plant=p100, start=released, end=now - timedelta(minutes=10), reason="Stop"
+    )
+    ingest_events([event("released", correlation_id="PO-32", at=released)], now=now)
+    assert Transaction.objects.get(correlation_id="PO-32").state == "in_flight"
+    with workers(execute=True):
+        admin_api.delete(f"/api/v1/plants/P100/downtime/{row.pk}")
+    assert Transaction.objects.get(correlation_id="PO-32").state == "stuck"
