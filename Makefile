@@ -21,6 +21,7 @@ demo: $(STAMP)
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_demo_admin
+	$(PY) manage.py ensure_demo_calendar
 	$(PY) manage.py ensure_demo_alerts
 	$(PY) manage.py ensure_demo_replay_endpoints
 	$(PY) manage.py rundemo

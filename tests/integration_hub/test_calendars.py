@@ -1,9 +1,11 @@
 """Plant calendars: shifts and planned downtime by API, and the arithmetic of a clock that
 stops in downtime, worked out by hand (across midnight and a DST change in the plant's zone)."""
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 
 from integration_hub import calendars
 from integration_hub.calendars import Windows, shift_at
@@ -186,3 +188,17 @@ def test_people_read_their_plants_calendar_and_only_admins_change_it(
         format="json",
     )
     assert refused.status_code == 403 and Downtime.objects.count() == 1
+
+
+def test_the_demo_gets_shifts_and_planned_downtime_once(
+    p100, p200, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        call_command("ensure_demo_calendar", stdout=io.StringIO())
+        call_command("ensure_demo_calendar", stdout=io.StringIO())
+    assert Shift.objects.filter(plant=p100).count() == 3
+    reasons = sorted(Downtime.objects.filter(plant=p100).values_list("reason", flat=True))
+    assert reasons == ["Line 2 changeover (planned)", "Warehouse stocktake (planned)"]
+    stocktake = Downtime.objects.get(plant=p100, reason__startswith="Warehouse")
+    assert sorted(f.code for f in stocktake.flows.all()) == ["goods_receipt", "inventory_movement"]
+    assert len(callbacks) == 4  # two plants × two windows: their figures are recomputed
