@@ -42,6 +42,12 @@ class Tile:
         return self.status.status
 
     @property
+    def why(self):
+        """The status reason without its leading status word ("the error budget … is spent.")."""
+        reason = self.status.reason if self.status else ""
+        return reason.split(": ", 1)[1] if ": " in reason else reason
+
+    @property
     def state_label(self):
         return STATUS_LABELS[self.state]
 

@@ -26,7 +26,7 @@ def holds_status():
     return SLOStatus.objects.get(slo__slug="stuck-quality-holds", plant__code="P100")
 
 
-def test_four_holds_stuck_for_days_breach_though_the_recent_burn_is_calm(p100):
+def test_four_holds_stuck_for_days_breach_though_the_recent_burn_is_calm(client, alice, p100):
     """The issue's case: they went bad before the 3-day burn window, the budget is long spent."""
     events = []
     for n in range(4):
@@ -45,6 +45,9 @@ def test_four_holds_stuck_for_days_breach_though_the_recent_burn_is_calm(p100):
         "Breaching: the error budget of the 28-day window is spent (-700 % left), "
         "and 4 items are overdue now."
     )
+    client.force_login(alice)
+    headline = client.get("/plants/P100/").text.split('id="headline"', 1)[1][:800]
+    assert "Stuck quality holds</a>: the error budget of the 28-day window is spent" in headline
 
 
 def test_an_overdue_item_keeps_an_age_slo_at_warning_until_it_closes(client, alice, p100):
