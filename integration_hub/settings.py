@@ -251,6 +251,11 @@ if not DEBUG:
 DATA_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024
 INGEST_MAX_BODY_BYTES = 10 * 1024 * 1024
 INGEST_MAX_EVENTS = 5000
+# Requests a minute per reporter API key on /api/v1/events and /v1/traces (0: unlimited);
+# 429 with Retry-After past it.
+INGEST_RATE_PER_MINUTE = env_int("INGEST_RATE_PER_MINUTE", 0, minimum=0)
+# GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; unset, the path answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # Events older than this are refused: a typo in the year, not a late arrival.
 INGEST_MAX_AGE_DAYS = env_int("INGEST_MAX_AGE_DAYS", 400, minimum=1)
 
