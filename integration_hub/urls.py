@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("monitoring.triage.urls")),
     path("", include("monitoring.alerts.api.urls")),
     path("", include("monitoring.alerts.urls")),
+    path("", include("monitoring.metrics.urls")),
 ]
