@@ -5,6 +5,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from integration_hub import health, signin
+from integration_hub.errors import not_found
+
+handler404 = not_found
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
