@@ -48,8 +48,10 @@ def jsonl_records(lines):
             continue
         try:
             yield number, exact_json.loads(line.encode("utf-8", "surrogatepass")), None
-        except (exact_json.JSONDecodeError, exact_json.TooDeep) as exc:
-            yield number, None, {"line": [f"Malformed JSON: {exc}."]}
+        except exact_json.JSONDecodeError as exc:
+            yield number, None, {"line": [exact_json.describe(exc)]}
+        except exact_json.TooDeep as exc:
+            yield number, None, {"line": [str(exc)]}
 
 
 def check_header(header):

@@ -83,11 +83,7 @@ def parse_json(request):
     except exact_json.TooDeep as exc:
         raise BadRequest(400, str(exc)) from None
     except exact_json.JSONDecodeError as exc:
-        raise BadRequest(
-            400,
-            f"Malformed JSON at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}.",
-            position=exc.pos,
-        ) from None
+        raise BadRequest(400, exact_json.describe(exc), position=exc.pos) from None
 
 
 def parse_events(request):

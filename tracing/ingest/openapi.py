@@ -13,12 +13,11 @@ def _error(description):
     }
 
 
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+
+
 def _retry(description):
-    answer = _error(description)
-    answer["headers"] = {
-        "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
-    }
-    return answer
+    return {**_error(description), "headers": RETRY_AFTER}
 
 
 EVENT = {
@@ -111,7 +110,6 @@ def _otlp(description, schema="OtlpStatus", headers=None):
     return answer
 
 
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 EVENTS_PATH = {
     "post": {
         "operationId": "events_create",

@@ -71,9 +71,7 @@ def decode(body, *, as_json):
     except exact_json.TooDeep as exc:
         raise Malformed(str(exc)) from None
     except exact_json.JSONDecodeError as exc:
-        raise Malformed(
-            f"Malformed JSON at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}."
-        ) from None
+        raise Malformed(exact_json.describe(exc)) from None
     if not isinstance(data, dict):
         raise Malformed('Body must be an object {"resourceSpans": [...]}.')
     _hex_ids_to_base64(data, "")
