@@ -40,7 +40,9 @@ def test_schemathesis_finds_no_5xx_and_no_contradiction(live_server, alice, p100
         "--report", "junit", "--report-dir", str(tmp_path),
     ]  # fmt: skip
     started = time.monotonic()
-    run = subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_SECONDS + 120)
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=BUDGET_SECONDS + 120, cwd=tmp_path
+    )
     took = time.monotonic() - started
     summary = run.stdout[-6000:]
     (tmp_path / "schemathesis.txt").write_text(run.stdout)
