@@ -11,6 +11,7 @@ from integration_hub.models import (
     PlantMembership,
     Shift,
     System,
+    SystemAlias,
     WorkerHeartbeat,
 )
 
@@ -93,12 +94,20 @@ class SystemForm(forms.ModelForm):
         return system
 
 
+class AliasInline(admin.TabularInline):
+    model = SystemAlias
+    extra = 1
+    verbose_name = "alias (e.g. an OpenTelemetry service.name)"
+    verbose_name_plural = "aliases (names it reports under, e.g. OpenTelemetry service.name)"
+
+
 @admin.register(System)
 class SystemAdmin(admin.ModelAdmin):
     form = SystemForm
+    inlines = [AliasInline]
     list_display = ["code", "name", "kind", "replay_url", "has_replay_secret"]
     list_filter = ["kind"]
-    search_fields = ["code", "name", "replay_url"]
+    search_fields = ["code", "name", "replay_url", "aliases__alias"]
 
     @admin.display(boolean=True, description="Replay secret set")
     def has_replay_secret(self, obj):

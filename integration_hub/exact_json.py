@@ -32,6 +32,11 @@ def loads(body):
         raise TooDeep("JSON nested too deeply.") from None
 
 
+def describe(exc):
+    """A decoding error as the doors report it: where in the body, and what."""
+    return f"Malformed JSON at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}."
+
+
 def field_with_nul(data):
     """The first top-level field of an object whose name or value holds a NUL, or None."""
     for name, value in data.items():

@@ -89,6 +89,23 @@ class System(models.Model):
         return bool(self.replay_auth_value)
 
 
+class SystemAlias(models.Model):
+    """Another name a system reports under, e.g. the OpenTelemetry `service.name` of an adapter
+    (`mes-adapter` → MES). Unique, so one name never means two systems."""
+
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(
+        max_length=200, unique=True, help_text="The name as sent, e.g. a service.name."
+    )
+
+    class Meta:
+        ordering = ["alias"]
+        verbose_name_plural = "system aliases"
+
+    def __str__(self):
+        return f"{self.alias} → {self.system.code}"
+
+
 class Flow(models.Model):
     code = models.CharField(max_length=64, unique=True, validators=[code_validator])
     name = models.CharField(max_length=200)

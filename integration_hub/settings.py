@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: no CDN
     "django_htmx",
     "integration_hub",
     "tracing",
@@ -251,6 +253,11 @@ if not DEBUG:
 DATA_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024
 INGEST_MAX_BODY_BYTES = 10 * 1024 * 1024
 INGEST_MAX_EVENTS = 5000
+# Requests a minute per reporter API key on /api/v1/events and /v1/traces (0: unlimited);
+# 429 with Retry-After past it.
+INGEST_RATE_PER_MINUTE = env_int("INGEST_RATE_PER_MINUTE", 0, minimum=0)
+# GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; unset, the path answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # Events older than this are refused: a typo in the year, not a late arrival.
 INGEST_MAX_AGE_DAYS = env_int("INGEST_MAX_AGE_DAYS", 400, minimum=1)
 
@@ -277,12 +284,34 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_SCHEMA_CLASS": "integration_hub.api.openapi.HubAutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
 
+# OpenAPI 3 at /api/schema/ (Swagger UI /api/docs/, Redoc /api/redoc/), assets from the
+# sidecar package. The reporters' doors are plain Django views, described by a hook.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Integration hub API",
+    "DESCRIPTION": (
+        "Trace events in (JSON and OTLP/HTTP), transactions, SLOs, dead letters and alerts out. "
+        "People send `Authorization: Token <token>`; reporters send their API key as "
+        "`Authorization: Bearer <key>`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tracing.ingest.openapi.describe_doors",
+        "integration_hub.api.openapi.document_errors",
+    ],
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

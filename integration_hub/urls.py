@@ -5,6 +5,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from integration_hub import health, signin
+from integration_hub.errors import not_found
+
+handler404 = not_found
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -24,4 +27,5 @@ urlpatterns = [
     path("", include("monitoring.triage.urls")),
     path("", include("monitoring.alerts.api.urls")),
     path("", include("monitoring.alerts.urls")),
+    path("", include("monitoring.metrics.urls")),
 ]

@@ -10,6 +10,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -174,6 +176,7 @@ class ApiKeyDetail(APIView):
     def get(self, request, pk):
         return Response(key_data(get_object_or_404(ApiKey, pk=pk)))
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request, pk):
         """Revoke: the key stops working at once; the row stays for the record."""
         key = get_object_or_404(ApiKey, pk=pk)

@@ -38,7 +38,9 @@ class FlowSerializer(serializers.ModelSerializer):
     target_systems = serializers.SlugRelatedField(
         slug_field="code", queryset=System.objects.all(), many=True, required=False
     )
-    stuck_after_seconds = serializers.IntegerField(min_value=1, required=False, write_only=True)
+    stuck_after_seconds = serializers.IntegerField(
+        min_value=1, max_value=10 * 366 * 24 * 3600, required=False, write_only=True
+    )
 
     class Meta:
         model = Flow

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from integration_hub.models import Flow, System
+from integration_hub.models import Flow, System, SystemAlias
 
 pytestmark = pytest.mark.django_db
 
@@ -146,3 +146,27 @@ def test_landing_page_lists_the_flows(client):
     assert response.status_code == 200
     assert b"order_release" in response.content
     assert b"released \xe2\x86\x92 received \xe2\x86\x92 acknowledged" in response.content
+
+
+def test_a_stuck_after_beyond_ten_years_is_refused_naming_the_field(admin_api):
+    """Found by schemathesis: a huge value overflowed timedelta (500)."""
+    response = admin_api.post(
+        "/api/v1/flows",
+        {"code": "huge", "name": "Huge", "milestones": ["a"], "completing_milestones": ["a"],
+         "stuck_after_seconds": 9638303094620932},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "stuck_after_seconds" in response.json()
+    assert not Flow.objects.filter(code="huge").exists()
+
+
+def test_system_aliases_are_edited_in_the_system_admin(client, alice):
+    client.force_login(alice)
+    mes = System.objects.get(code="MES")
+    page = client.get(f"/admin/integration_hub/system/{mes.pk}/change/")
+    assert b"aliases-TOTAL_FORMS" in page.content
+    SystemAlias.objects.create(system=mes, alias="mes-adapter")
+    duplicate = SystemAlias(system=System.objects.get(code="ERP"), alias="mes-adapter")
+    with pytest.raises(ValidationError):
+        duplicate.full_clean()

@@ -50,3 +50,13 @@ def test_chart_pages_link_plotly_styles_so_plotly_adds_none(client, alice, p100,
     page = client.get(url).content.decode()
     assert 'id="plotly.js-style-global" class="no-inline-styles" rel="stylesheet"' in page
     assert "plotly/plotly.css" in page and "plotly/plotly.min.js" in page
+
+
+def test_only_the_api_docs_allow_inline_styles(client):
+    """Swagger UI and Redoc style themselves at run time; their scripts stay our own."""
+    for url in ("/api/docs/", "/api/redoc/"):
+        policy = client.get(url)["Content-Security-Policy"]
+        directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+        assert directives["style-src"] == "'self' 'unsafe-inline'", url
+        assert directives["script-src"] == "'self'", url
+    assert "unsafe-inline" not in client.get("/accounts/login/")["Content-Security-Policy"]

@@ -10,6 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from integration_hub import exact_json
 from integration_hub.models import ApiKey
+from tracing.ingest import metrics
+from tracing.ingest.backpressure import ComeBackLater, check_rate, database_answers
 from tracing.ingest.pipeline import ingest_events
 
 
@@ -81,11 +83,7 @@ def parse_json(request):
     except exact_json.TooDeep as exc:
         raise BadRequest(400, str(exc)) from None
     except exact_json.JSONDecodeError as exc:
-        raise BadRequest(
-            400,
-            f"Malformed JSON at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}.",
-            position=exc.pos,
-        ) from None
+        raise BadRequest(400, exact_json.describe(exc), position=exc.pos) from None
 
 
 def parse_events(request):
@@ -120,12 +118,19 @@ def events_endpoint(request):
         response["Allow"] = "POST"
         return response
     now = timezone.now()
-    try:
-        key = api_key_from(request)
-        events = parse_events(request)
-    except BadRequest as exc:
-        return _json(exc.body, exc.status)
-    result = ingest_events(events, api_key=key, now=now)
-    key.touch(now)
+    with metrics.request_timer("events"):
+        try:
+            with database_answers():
+                key = api_key_from(request)
+                check_rate(key)
+                events = parse_events(request)
+                result = ingest_events(events, api_key=key, now=now)
+                key.touch(now)
+        except BadRequest as exc:
+            return _json(exc.body, exc.status)
+        except ComeBackLater as exc:
+            response = _json({"error": exc.message}, exc.status)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
     all_rejected = result.rejected and not result.accepted and not result.duplicates
     return _json(result.as_dict(), 400 if all_rejected else 202)

@@ -16,6 +16,7 @@ from tracing.dead_letters.capture import dead_letters_for_events
 from tracing.dead_letters.superseded import mark_superseded
 from tracing.ingest.contract import Catalog, validate_event
 from tracing.ingest.correlate import FOLDED_FIELDS, fold_event, settle
+from tracing.ingest.metrics import count_outcomes
 from tracing.models import BusinessKey, DeadLetter, TraceEvent, Transaction, TransactionState
 
 EVENT_COLUMNS = (
@@ -91,6 +92,7 @@ def ingest_events(raw_events, *, api_key=None, now=None):
         result.accepted = len(inserted)
         result.duplicates += len(valid) - len(inserted)
         result.inserted_ids = inserted
+    count_outcomes(raw_events, result)
     return result
 
 
