@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "integration_hub.middleware.RefuseNul",
+    "integration_hub.middleware.DatabaseUnavailable",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -109,8 +110,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     _db["TEST"] = {"NAME": None}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["OPTIONS"] = {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5)}
+    # An unreachable server is a 503 within this many seconds (libpq waits at least 2).
+    _db["OPTIONS"] = {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)}
 DATABASES = {"default": _db}
+# What a 503 for an unavailable database tells the sender to wait (Retry-After).
+DB_RETRY_AFTER_SECONDS = env_int("DB_RETRY_AFTER_SECONDS", 5, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery --------------------------------------------------------------------------------
