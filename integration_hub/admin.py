@@ -69,7 +69,10 @@ class FlowAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "is_active"]
+    list_display = [
+        "name", "prefix", "events_per_second", "burst", "created_at", "last_used_at",
+        "revoked_at", "is_active",
+    ]  # fmt: skip
     list_filter = ["systems", "plants", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -177,6 +177,18 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    events_per_second = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Events a second this key may send on average (empty: unlimited).",
+    )
+    burst = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Events it may send at once above the rate (empty: one second's worth).",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -188,9 +200,9 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, name, *, systems=(), plants=()):
+    def issue(cls, name, *, systems=(), plants=(), events_per_second=None, burst=None):
         """Create a key; return (row, raw key). The raw key is not stored anywhere."""
-        key = cls(name=name)
+        key = cls(name=name, events_per_second=events_per_second, burst=burst)
         raw = key.set_new_key()
         key.save()
         key.systems.set(systems)
@@ -221,6 +233,17 @@ class ApiKey(models.Model):
     def allowed_codes(self):
         """(system codes, plant codes) this key is limited to; empty means any."""
         return {s.code for s in self.systems.all()}, {p.code for p in self.plants.all()}
+
+    def clean(self):
+        if self.burst is not None and self.events_per_second is None:
+            raise ValidationError({"burst": "A burst needs an events-per-second rate."})
+
+    @property
+    def rate_limit(self):
+        """(events a second, burst) or None when unlimited."""
+        if self.events_per_second is None:
+            return None
+        return self.events_per_second, self.burst or self.events_per_second
 
     def touch(self, now=None):
         """Record use, at most once a minute so the ingest path does not write on every call."""
@@ -297,3 +320,14 @@ class LoginFailure(models.Model):
 
     def __str__(self):
         return f"{self.username} from {self.address} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class RateBucket(models.Model):
+    """A rate limit's state when no Redis is configured: the moment its bucket is full again
+    (GCRA's theoretical arrival time, seconds since the epoch), shared by every web process."""
+
+    name = models.CharField(max_length=100, unique=True)
+    full_at = models.FloatField(default=0)
+
+    def __str__(self):
+        return self.name

@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from integration_hub import exact_json
 from integration_hub.models import ApiKey
+from integration_hub.rate_limits import RateLimited, spend_for_key
 from tracing.ingest.pipeline import ingest_events
 
 
@@ -114,7 +115,8 @@ def parse_events(request):
 
 @csrf_exempt
 def events_endpoint(request):
-    """202 with {accepted, duplicates, rejected}; 400 with the same body when all are rejected."""
+    """202 with {accepted, duplicates, rejected}; 400 with the same body when all are rejected;
+    429 (or 413) past the key's rate limit, which counts every event of the batch."""
     if request.method != "POST":
         response = _json({"error": "Use POST."}, 405)
         response["Allow"] = "POST"
@@ -123,8 +125,11 @@ def events_endpoint(request):
     try:
         key = api_key_from(request)
         events = parse_events(request)
+        spend_for_key(key, len(events))
     except BadRequest as exc:
         return _json(exc.body, exc.status)
+    except RateLimited as exc:
+        return exc.response()
     result = ingest_events(events, api_key=key, now=now)
     key.touch(now)
     all_rejected = result.rejected and not result.accepted and not result.duplicates
