@@ -2,7 +2,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from integration_hub.models import ApiKey, Flow, Plant, PlantMembership, System, WorkerHeartbeat
+from integration_hub.models import (
+    ApiKey,
+    Flow,
+    Plant,
+    PlantMembership,
+    RetentionOverride,
+    System,
+    WorkerHeartbeat,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -11,9 +19,17 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class RetentionInline(admin.TabularInline):
+    """The plant's own retention per kind of data, instead of the RETENTION_*_DAYS setting."""
+
+    model = RetentionOverride
+    extra = 0
+    verbose_name = "retention override"
+
+
 @admin.register(Plant)
 class PlantAdmin(admin.ModelAdmin):
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, RetentionInline]
     list_display = ["code", "name", "timezone"]
     search_fields = ["code", "name"]
     list_filter = ["timezone"]

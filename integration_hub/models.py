@@ -331,3 +331,32 @@ class RateBucket(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class RetentionKind(models.TextChoices):
+    """The kinds of data the hub deletes with age (settings RETENTION_DAYS, per plant here)."""
+
+    EVENTS = "events", "Raw events"
+    PAYLOADS = "payloads", "Payloads of completed transactions"
+    DEAD_LETTERS = "dead_letters", "Closed dead letters"
+    MINUTE_ROLLUPS = "minute_rollups", "Minute rollups"
+    HOUR_ROLLUPS = "hour_rollups", "Hour rollups"
+    DELIVERIES = "deliveries", "Alert deliveries"
+    REPLAYS = "replays", "Finished replays and their attempts"
+    TRANSACTIONS = "transactions", "Transactions"
+
+
+class RetentionOverride(models.Model):
+    """A plant's own retention for one kind of data, instead of the setting."""
+
+    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="retention_overrides")
+    kind = models.CharField(max_length=32, choices=RetentionKind.choices)
+    days = models.PositiveIntegerField(help_text="Days kept; 0 keeps them forever.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plant", "kind"], name="uniq_retention_override")
+        ]
+
+    def __str__(self):
+        return f"{self.plant.code} {self.kind}: {self.days} d"

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -295,6 +296,25 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Retention (see integration_hub/retention.py; per plant in the admin and the plants API) --
+
+# Days each kind of data is kept (0: forever), from RETENTION_<KIND>_DAYS.
+RETENTION_DAYS = {
+    kind: env_int(f"RETENTION_{kind.upper()}_DAYS", days, minimum=0)
+    for kind, days in {
+        "events": 90,
+        "payloads": 30,
+        "dead_letters": 180,
+        "minute_rollups": 35,
+        "hour_rollups": 730,
+        "deliveries": 90,
+        "replays": 90,
+        "transactions": 400,
+    }.items()
+}
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1)
+RETENTION_HOUR_UTC = env_int("RETENTION_HOUR_UTC", 3, minimum=0)
+
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "integration_hub.heartbeat", "schedule": 30.0},
     "evaluate": {
@@ -311,6 +331,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.requeue_deliveries",
         "schedule": 15.0,
         "options": {"expires": 14},
+    },
+    "apply-retention": {
+        "task": "monitoring.apply_retention",
+        "schedule": crontab(hour=RETENTION_HOUR_UTC % 24, minute=17),
+        "options": {"expires": 3600},
     },
     "sweep-replays": {
         "task": "monitoring.sweep_replays",
