@@ -92,7 +92,8 @@ def test_reported_dead_letters_count_one_event_each(backend, p100):
     assert list(DeadLetter.objects.values_list("external_id", flat=True)) == ["DL-1"]
 
 
-def test_the_limit_holds_across_threads_with_their_own_connections(transactional_db, settings):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_limit_holds_across_threads_with_their_own_connections(settings):
     """Two web workers share one bucket: what one spends, the other cannot."""
     settings.REDIS_URL = ""
     name = f"test:{uuid.uuid4().hex}"
@@ -120,7 +121,8 @@ SPEND_80 = (
 @pytest.mark.parametrize(
     "store", [pytest.param("database", marks=pytest.mark.postgres), "redis-store"]
 )
-def test_the_limit_holds_across_processes(store, transactional_db, settings):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_limit_holds_across_processes(store, settings):
     """What another process (another gunicorn worker) spent counts here too."""
     if store == "redis-store" and not settings.REDIS_URL:
         pytest.skip("needs Redis: run with REDIS_URL=redis://127.0.0.1:6379/0")

@@ -95,7 +95,7 @@ def test_a_database_that_accepts_but_never_answers_is_a_503_within_the_connect_t
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)  # the role must exist for another process
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # another process connects
 def test_a_saturated_postgres_is_a_503_not_a_500():
     """The server refuses the connection (too many connections for the role: SQLSTATE 53300)."""
     role = f"hub_saturated_{uuid.uuid4().hex[:8]}"
