@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "integration_hub.middleware.RefuseNul",
     "integration_hub.middleware.DatabaseUnavailable",
+    "integration_hub.replica.ReadsFromReplica",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -96,24 +97,38 @@ TEMPLATES = [
 
 SQLITE_PATH = VAR_DIR / "hub.sqlite3"
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")
-try:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
-except Exception as exc:  # dj_database_url raises bare errors on unknown schemes
-    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from exc
-if _db["ENGINE"] == "django.db.backends.sqlite3":
-    _db["CONN_MAX_AGE"] = 0
-    _db["OPTIONS"] = {
-        # WAL lets the web server, the worker and beat read while one writes; writers wait
-        # up to 20 s for the lock instead of failing, and take it at BEGIN.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-    }
-    _db["TEST"] = {"NAME": None}
-elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # An unreachable server is a 503 within this many seconds (libpq waits at least 2).
-    _db["OPTIONS"] = {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)}
-DATABASES = {"default": _db}
+
+
+def database_from_url(url, variable):
+    try:
+        db = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    except Exception as exc:  # dj_database_url raises bare errors on unknown schemes
+        message = f"{variable} is not a database URL we understand: {exc}"
+        raise ImproperlyConfigured(message) from exc
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["CONN_MAX_AGE"] = 0
+        db["OPTIONS"] = {
+            # WAL lets the web server, the worker and beat read while one writes; writers wait
+            # up to 20 s for the lock instead of failing, and take it at BEGIN.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+        }
+        db["TEST"] = {"NAME": None}
+    elif db["ENGINE"] == "django.db.backends.postgresql":
+        # An unreachable server is a 503 within this many seconds (libpq waits at least 2).
+        db["OPTIONS"] = {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)}
+    return db
+
+
+DATABASES = {"default": database_from_url(DATABASE_URL, "DATABASE_URL")}
+# Optional replica for dashboards and read APIs (integration_hub/replica.py); in tests it
+# mirrors the test database.
+DATABASE_READ_URL = env_str("DATABASE_READ_URL", "")
+if DATABASE_READ_URL:
+    DATABASES["replica"] = database_from_url(DATABASE_READ_URL, "DATABASE_READ_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["integration_hub.replica.ReadReplicaRouter"]
 # What a 503 for an unavailable database tells the sender to wait (Retry-After).
 DB_RETRY_AFTER_SECONDS = env_int("DB_RETRY_AFTER_SECONDS", 5, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
