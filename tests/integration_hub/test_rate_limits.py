@@ -8,11 +8,13 @@ import time
 import uuid
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
 from integration_hub.models import ApiKey, RateBucket
-from integration_hub.rate_limits import RateLimited, spend
+from integration_hub.rate_limits import RateLimited, spend, spend_for_key
 from tests.events import event
 from tests.integration_hub.conftest import run_django
 from tracing.models import DeadLetter, TraceEvent
@@ -48,14 +50,14 @@ def test_a_key_without_a_limit_is_not_limited(backend, p100):
 
 
 def test_a_batch_costs_its_events_and_past_the_limit_nothing_is_stored(backend, p100):
-    _, client = reporter(events_per_second=10, burst=100)
+    _, client = reporter(events_per_second=1, burst=100)  # slow refill: no timing luck needed
     assert send(client, 60).status_code == 202
     limited = send(client, 60)
     assert limited.status_code == 429
-    assert 1 <= int(limited["Retry-After"]) <= 3  # 20 events short at 10 a second: 2 s
+    assert 10 <= int(limited["Retry-After"]) <= 20  # 20 events short at 1 a second: 20 s
     body = limited.json()
-    assert body["limit"] == {"events_per_second": 10, "burst": 100}
-    assert "10 events/s" in body["error"] and "burst of 100" in body["error"]
+    assert body["limit"] == {"events_per_second": 1, "burst": 100}
+    assert "1 events/s" in body["error"] and "burst of 100" in body["error"]
     assert TraceEvent.objects.count() == 60
     assert send(client, 40).status_code == 202  # what is left of the burst still fits
     assert TraceEvent.objects.count() == 100
@@ -79,17 +81,33 @@ def test_the_bucket_fills_again_at_the_rate(backend):
     spend(name, 100, rate=10, burst=100, now=now + 12)  # full again after ten seconds
 
 
+def full_at(key):
+    """When the key's bucket is full again (seconds since the epoch), from the shared store."""
+    name = f"apikey:{key.pk}:{key.prefix}"
+    if settings.REDIS_URL:
+        return float(redis.Redis.from_url(settings.REDIS_URL).get(f"hub:rate:{name}"))
+    return RateBucket.objects.get(name=name).full_at
+
+
 def test_reported_dead_letters_count_one_event_each(backend, p100):
-    _, client = reporter(events_per_second=1, burst=1)
+    key, client = reporter(events_per_second=1, burst=100)
     report = {
         "id": "DL-1", "correlation_id": "PO-1", "flow": "order_release", "source": "ERP",
         "target": "MES", "plant": "P100", "payload": {"a": 1},
         "error": {"class": "transient", "code": "E", "message": "down"},
     }  # fmt: skip
     assert client.post("/api/v1/dead-letters", report, format="json").status_code == 201
-    limited = client.post("/api/v1/dead-letters", {**report, "id": "DL-2"}, format="json")
+    first = full_at(key)
+    assert (
+        client.post("/api/v1/dead-letters", {**report, "id": "DL-2"}, format="json").status_code
+        == 201
+    )
+    assert full_at(key) - first == pytest.approx(1.0)  # one report: one second at 1 a second
+    spend_for_key(key, 100, now=time.time() + 5)  # the rest of the burst, spent "5 s ahead"
+    limited = client.post("/api/v1/dead-letters", {**report, "id": "DL-3"}, format="json")
     assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
-    assert list(DeadLetter.objects.values_list("external_id", flat=True)) == ["DL-1"]
+    assert limited.json()["limit"] == {"events_per_second": 1, "burst": 100}
+    assert sorted(DeadLetter.objects.values_list("external_id", flat=True)) == ["DL-1", "DL-2"]
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -100,7 +118,7 @@ def test_the_limit_holds_across_threads_with_their_own_connections(settings):
     done = []
 
     def other_worker():
-        spend(name, 80, rate=10, burst=100)
+        spend(name, 80, rate=1, burst=100)
         done.append(True)
         connection.close()
 
@@ -109,12 +127,12 @@ def test_the_limit_holds_across_threads_with_their_own_connections(settings):
     worker.join()
     assert done
     with pytest.raises(RateLimited):
-        spend(name, 30, rate=10, burst=100)
+        spend(name, 30, rate=1, burst=100)  # 10 short: fits only 10 s later
 
 
 SPEND_80 = (
     "import django; django.setup(); from integration_hub.rate_limits import spend;"
-    "spend({name!r}, 80, rate=10, burst=100); print('spent')"
+    "spend({name!r}, 80, rate=1, burst=100); print('spent')"
 )
 
 
@@ -137,17 +155,17 @@ def test_the_limit_holds_across_processes(store, settings):
     result = run_django(env, SPEND_80.format(name=name))
     assert result.stdout.strip() == "spent", result.stderr[-2000:]
     with pytest.raises(RateLimited):
-        spend(name, 30, rate=10, burst=100)
-    spend(name, 20, rate=10, burst=100, now=time.time())
+        spend(name, 30, rate=1, burst=100)  # 10 short: fits only 10 s later
+    spend(name, 20, rate=1, burst=100)
 
 
 def test_a_redis_that_does_not_answer_falls_back_to_the_database(settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     name = f"test:{uuid.uuid4().hex}"
-    spend(name, 100, rate=10, burst=100)
+    spend(name, 100, rate=1, burst=100)
     assert RateBucket.objects.filter(name=name).exists()
     with pytest.raises(RateLimited):
-        spend(name, 10, rate=10, burst=100)
+        spend(name, 10, rate=1, burst=100)
 
 
 # --- setting the limit ------------------------------------------------------------------------
