@@ -9,6 +9,7 @@ from integration_hub.models import (
     Flow,
     Plant,
     PlantMembership,
+    RetentionOverride,
     Shift,
     System,
     SystemAlias,
@@ -34,9 +35,17 @@ class DowntimeInline(admin.TabularInline):
     filter_horizontal = ["flows"]
 
 
+class RetentionInline(admin.TabularInline):
+    """The plant's own retention per kind of data, instead of the RETENTION_*_DAYS setting."""
+
+    model = RetentionOverride
+    extra = 0
+    verbose_name = "retention override"
+
+
 @admin.register(Plant)
 class PlantAdmin(admin.ModelAdmin):
-    inlines = [MembershipInline, ShiftInline, DowntimeInline]
+    inlines = [MembershipInline, ShiftInline, DowntimeInline, RetentionInline]
     list_display = ["code", "name", "timezone"]
     search_fields = ["code", "name"]
     list_filter = ["timezone"]
@@ -128,7 +137,10 @@ class FlowAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "is_active"]
+    list_display = [
+        "name", "prefix", "events_per_second", "burst", "created_at", "last_used_at",
+        "revoked_at", "is_active",
+    ]  # fmt: skip
     list_filter = ["systems", "plants", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]

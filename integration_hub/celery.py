@@ -8,7 +8,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_hub.settings")
 
 # Task modules: `<package>.tasks` of each of these (the only place, with the root urlconf, that
 # names every layer). Code that enqueues looks a task up by name, so no module imports upward.
-TASK_PACKAGES = ["integration_hub", "monitoring.slo", "monitoring.replay", "monitoring.alerts"]
+TASK_PACKAGES = [
+    "integration_hub",
+    "monitoring.slo",
+    "monitoring.replay",
+    "monitoring.alerts",
+    "monitoring.retention",
+]
 
 app = Celery("integration_hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")

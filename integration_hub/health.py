@@ -5,6 +5,8 @@ from django.db import connections
 from django.http import JsonResponse
 from kombu import Connection
 
+from integration_hub.unavailable import unavailable_response
+
 
 def check_database():
     with connections["default"].cursor() as cursor:
@@ -34,7 +36,8 @@ def healthz(request):
 
 
 def readyz(request):
-    """200 when the database and the broker answer; 503 naming what is down and why."""
+    """200 when the database and the broker answer; 503 (with Retry-After, like every door when
+    the database is down) naming what is down and why."""
     results, down = {}, {}
     for name, check in CHECKS.items():
         try:
@@ -49,4 +52,5 @@ def readyz(request):
         body["worker_last_seen"] = worker_last_seen()
     if down:
         body["errors"] = down
-    return JsonResponse(body, status=503 if down else 200)
+        return unavailable_response(request, body)
+    return JsonResponse(body)

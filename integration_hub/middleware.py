@@ -1,10 +1,18 @@
-"""Refuses NUL characters in query strings and form fields before any view sees them: no text
-column can store one (PostgreSQL refuses them), so they are a 400 naming the parameter."""
+"""Request guards around every view: NUL characters refused before any view sees them, and an
+unavailable database answered as 503 with Retry-After (integration_hub/unavailable.py)."""
+
+import logging
 
 from django.http import JsonResponse
 
+from integration_hub.unavailable import is_unavailable, unavailable_response
+
+log = logging.getLogger(__name__)
+
 
 class RefuseNul:
+    """No text column can store a NUL (PostgreSQL refuses them): a 400 naming the parameter."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -20,3 +28,20 @@ class RefuseNul:
                 shown = name.replace("\x00", "\\0")[:64]
                 return JsonResponse({shown: ["Must not contain NUL characters."]}, status=400)
         return self.get_response(request)
+
+
+class DatabaseUnavailable:
+    """A view (or its template) that could not reach the database answers 503 with
+    Retry-After instead of 500; Django hands view and rendering exceptions to this hook."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if is_unavailable(exception):
+            log.warning("Database unavailable (%s %s): %s", request.method, request.path, exception)
+            return unavailable_response(request)
+        return None

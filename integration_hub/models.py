@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -194,6 +194,18 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    events_per_second = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Events a second this key may send on average (empty: unlimited).",
+    )
+    burst = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Events it may send at once above the rate (empty: one second's worth).",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -205,9 +217,9 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, name, *, systems=(), plants=()):
+    def issue(cls, name, *, systems=(), plants=(), events_per_second=None, burst=None):
         """Create a key; return (row, raw key). The raw key is not stored anywhere."""
-        key = cls(name=name)
+        key = cls(name=name, events_per_second=events_per_second, burst=burst)
         raw = key.set_new_key()
         key.save()
         key.systems.set(systems)
@@ -238,6 +250,17 @@ class ApiKey(models.Model):
     def allowed_codes(self):
         """(system codes, plant codes) this key is limited to; empty means any."""
         return {s.code for s in self.systems.all()}, {p.code for p in self.plants.all()}
+
+    def clean(self):
+        if self.burst is not None and self.events_per_second is None:
+            raise ValidationError({"burst": "A burst needs an events-per-second rate."})
+
+    @property
+    def rate_limit(self):
+        """(events a second, burst) or None when unlimited."""
+        if self.events_per_second is None:
+            return None
+        return self.events_per_second, self.burst or self.events_per_second
 
     def touch(self, now=None):
         """Record use, at most once a minute so the ingest path does not write on every call."""
@@ -370,3 +393,43 @@ class Downtime(models.Model):
     def clean(self):
         if self.start and self.end and self.end <= self.start:
             raise ValidationError({"end": "The end must be after the start."})
+
+
+class RateBucket(models.Model):
+    """A rate limit's state when no Redis is configured: the moment its bucket is full again
+    (GCRA's theoretical arrival time, seconds since the epoch), shared by every web process."""
+
+    name = models.CharField(max_length=100, unique=True)
+    full_at = models.FloatField(default=0)
+
+    def __str__(self):
+        return self.name
+
+
+class RetentionKind(models.TextChoices):
+    """The kinds of data the hub deletes with age (settings RETENTION_DAYS, per plant here)."""
+
+    EVENTS = "events", "Raw events"
+    PAYLOADS = "payloads", "Payloads of completed transactions"
+    DEAD_LETTERS = "dead_letters", "Closed dead letters"
+    MINUTE_ROLLUPS = "minute_rollups", "Minute rollups"
+    HOUR_ROLLUPS = "hour_rollups", "Hour rollups"
+    DELIVERIES = "deliveries", "Alert deliveries"
+    REPLAYS = "replays", "Finished replays and their attempts"
+    TRANSACTIONS = "transactions", "Transactions"
+
+
+class RetentionOverride(models.Model):
+    """A plant's own retention for one kind of data, instead of the setting."""
+
+    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="retention_overrides")
+    kind = models.CharField(max_length=32, choices=RetentionKind.choices)
+    days = models.PositiveIntegerField(help_text="Days kept; 0 keeps them forever.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plant", "kind"], name="uniq_retention_override")
+        ]
+
+    def __str__(self):
+        return f"{self.plant.code} {self.kind}: {self.days} d"

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "integration_hub.middleware.RefuseNul",
+    "integration_hub.middleware.DatabaseUnavailable",
+    "integration_hub.replica.ReadsFromReplica",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -96,23 +99,40 @@ TEMPLATES = [
 
 SQLITE_PATH = VAR_DIR / "hub.sqlite3"
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")
-try:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
-except Exception as exc:  # dj_database_url raises bare errors on unknown schemes
-    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from exc
-if _db["ENGINE"] == "django.db.backends.sqlite3":
-    _db["CONN_MAX_AGE"] = 0
-    _db["OPTIONS"] = {
-        # WAL lets the web server, the worker and beat read while one writes; writers wait
-        # up to 20 s for the lock instead of failing, and take it at BEGIN.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-    }
-    _db["TEST"] = {"NAME": None}
-elif _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["OPTIONS"] = {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5)}
-DATABASES = {"default": _db}
+
+
+def database_from_url(url, variable):
+    try:
+        db = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    except Exception as exc:  # dj_database_url raises bare errors on unknown schemes
+        message = f"{variable} is not a database URL we understand: {exc}"
+        raise ImproperlyConfigured(message) from exc
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["CONN_MAX_AGE"] = 0
+        db["OPTIONS"] = {
+            # WAL lets the web server, the worker and beat read while one writes; writers wait
+            # up to 20 s for the lock instead of failing, and take it at BEGIN.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+        }
+        db["TEST"] = {"NAME": None}
+    elif db["ENGINE"] == "django.db.backends.postgresql":
+        # An unreachable server is a 503 within this many seconds (libpq waits at least 2).
+        db["OPTIONS"] = {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)}
+    return db
+
+
+DATABASES = {"default": database_from_url(DATABASE_URL, "DATABASE_URL")}
+# Optional replica for dashboards and read APIs (integration_hub/replica.py); in tests it
+# mirrors the test database.
+DATABASE_READ_URL = env_str("DATABASE_READ_URL", "")
+if DATABASE_READ_URL:
+    DATABASES["replica"] = database_from_url(DATABASE_READ_URL, "DATABASE_READ_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["integration_hub.replica.ReadReplicaRouter"]
+# What a 503 for an unavailable database tells the sender to wait (Retry-After).
+DB_RETRY_AFTER_SECONDS = env_int("DB_RETRY_AFTER_SECONDS", 5, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery --------------------------------------------------------------------------------
@@ -253,9 +273,6 @@ if not DEBUG:
 DATA_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024
 INGEST_MAX_BODY_BYTES = 10 * 1024 * 1024
 INGEST_MAX_EVENTS = 5000
-# Requests a minute per reporter API key on /api/v1/events and /v1/traces (0: unlimited);
-# 429 with Retry-After past it.
-INGEST_RATE_PER_MINUTE = env_int("INGEST_RATE_PER_MINUTE", 0, minimum=0)
 # GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; unset, the path answers 404.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # Events older than this are refused: a typo in the year, not a late arrival.
@@ -320,6 +337,25 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Retention (see integration_hub/retention.py; per plant in the admin and the plants API) --
+
+# Days each kind of data is kept (0: forever), from RETENTION_<KIND>_DAYS.
+RETENTION_DAYS = {
+    kind: env_int(f"RETENTION_{kind.upper()}_DAYS", days, minimum=0)
+    for kind, days in {
+        "events": 90,
+        "payloads": 30,
+        "dead_letters": 180,
+        "minute_rollups": 35,
+        "hour_rollups": 730,
+        "deliveries": 90,
+        "replays": 90,
+        "transactions": 400,
+    }.items()
+}
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1)
+RETENTION_HOUR_UTC = env_int("RETENTION_HOUR_UTC", 3, minimum=0)
+
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "integration_hub.heartbeat", "schedule": 30.0},
     "evaluate": {
@@ -336,6 +372,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.requeue_deliveries",
         "schedule": 15.0,
         "options": {"expires": 14},
+    },
+    "apply-retention": {
+        "task": "monitoring.apply_retention",
+        "schedule": crontab(hour=RETENTION_HOUR_UTC % 24, minute=17),
+        "options": {"expires": 3600},
     },
     "sweep-replays": {
         "task": "monitoring.sweep_replays",

@@ -138,7 +138,28 @@ def key_data(key):
         "created_at": key.created_at.isoformat(),
         "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "events_per_second": key.events_per_second,
+        "burst": key.burst,
     }
+
+
+RATE_FIELDS = ("events_per_second", "burst")
+
+
+def _rate_limit(data, key):
+    """Set `events_per_second` and `burst` from the body (null: unlimited / one second's
+    worth) on the key; 400 naming the field for anything but a whole number from 1."""
+    for name in RATE_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if value is not None and (type(value) is not int or not 1 <= value <= 10**9):
+            raise ValidationError({name: ["A whole number from 1, or null for no limit."]})
+        setattr(key, name, value)
+    try:
+        key.clean()
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict) from None
 
 
 def _codes(model, data, name):
@@ -166,7 +187,13 @@ class ApiKeyList(APIView):
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise ValidationError({"name": ["Who reports with it: 1-200 characters."]})
         systems, plants = _codes(System, data, "systems"), _codes(Plant, data, "plants")
-        key, raw = ApiKey.issue(name.strip(), systems=systems, plants=plants)
+        _rate_limit(data, ApiKey())  # validated before anything is stored
+        key, raw = ApiKey.issue(
+            name.strip(),
+            systems=systems,
+            plants=plants,
+            **{name: data.get(name) for name in RATE_FIELDS},
+        )
         return Response({**key_data(key), "key": raw}, status=status.HTTP_201_CREATED)
 
 
@@ -175,6 +202,17 @@ class ApiKeyDetail(APIView):
 
     def get(self, request, pk):
         return Response(key_data(get_object_or_404(ApiKey, pk=pk)))
+
+    def patch(self, request, pk):
+        """Change the key's rate limit: `events_per_second` and `burst` (null: unlimited)."""
+        key = get_object_or_404(ApiKey, pk=pk)
+        data = request.data if isinstance(request.data, dict) else {}
+        unknown = sorted(set(data) - set(RATE_FIELDS))
+        if unknown:
+            raise ValidationError({unknown[0]: ["Only events_per_second and burst change."]})
+        _rate_limit(data, key)
+        key.save(update_fields=list(RATE_FIELDS))
+        return Response(key_data(key))
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request, pk):

@@ -1,15 +1,71 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from rest_framework import serializers
 
-from integration_hub.models import Flow, Plant, System
+from integration_hub.models import Flow, Plant, RetentionKind, RetentionOverride, System
 
 
 class PlantSerializer(serializers.ModelSerializer):
+    """A plant; `retention` shows the days each kind of its data is kept, and
+    `retention_overrides` sets the plant's own ({kind: days}, 0 forever, null: the default)."""
+
+    retention_overrides = serializers.JSONField(required=False)
+
     class Meta:
         model = Plant
-        fields = ["code", "name", "timezone"]
+        fields = ["code", "name", "timezone", "retention_overrides"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        own = {o.kind: o.days for o in instance.retention_overrides.all()}
+        data["retention_overrides"] = own
+        data["retention"] = {
+            kind: own.get(kind, settings.RETENTION_DAYS[kind]) for kind in RetentionKind.values
+        }
+        return data
+
+    def validate_retention_overrides(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("An object of kind → days (or null).")
+        unknown = sorted(set(value) - set(RetentionKind.values))
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown kind(s) {', '.join(unknown)}; kinds: {', '.join(RetentionKind.values)}."
+            )
+        for kind, days in value.items():
+            if days is not None and (type(days) is not int or not 0 <= days <= 100_000):
+                raise serializers.ValidationError(
+                    f"{kind}: days from 0 (forever) to 100000, or null for the default."
+                )
+        return value
+
+    def create(self, validated_data):
+        overrides = validated_data.pop("retention_overrides", {})
+        with transaction.atomic():
+            plant = super().create(validated_data)
+            set_retention(plant, overrides)
+        return plant
+
+    def update(self, instance, validated_data):
+        overrides = validated_data.pop("retention_overrides", {})
+        with transaction.atomic():
+            plant = super().update(instance, validated_data)
+            set_retention(plant, overrides)
+        return plant
+
+
+def set_retention(plant, overrides):
+    """Set the given kinds' days for the plant (null: back to the setting); others stay."""
+    for kind, days in overrides.items():
+        if days is None:
+            RetentionOverride.objects.filter(plant=plant, kind=kind).delete()
+        else:
+            RetentionOverride.objects.update_or_create(
+                plant=plant, kind=kind, defaults={"days": days}
+            )
 
 
 class SystemSerializer(serializers.ModelSerializer):

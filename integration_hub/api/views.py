@@ -31,7 +31,7 @@ class CatalogViewSet(
 
 
 class PlantViewSet(CatalogViewSet):
-    queryset = Plant.objects.all()
+    queryset = Plant.objects.prefetch_related("retention_overrides")
     serializer_class = PlantSerializer
 
 

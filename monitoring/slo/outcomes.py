@@ -158,7 +158,9 @@ def apply_outcomes(items, slo_set, now):
 
 def recompute_rollups(dirty):
     """Rebuild the given (slo, plant, minute) rollup rows from their outcomes, then the hourly
-    rollups that hold them."""
+    rollups that hold them; final ones (before their plant's line) stay as they are."""
+    lines = rollups.final_lines()
+    dirty = {(s, p, m) for s, p, m in dirty if p not in lines or m >= lines[p]}
     groups = defaultdict(set)
     for slo_id, plant_id, minute in dirty:
         groups[(slo_id, plant_id)].add(minute)
@@ -254,10 +256,12 @@ def recompute_span(plant_id, start, end, now=None):
 
 
 def rebuild(now=None, *, progress=None):
-    """Recompute every outcome and rollup from the transactions and dead letters."""
+    """Recompute every outcome and rollup from the transactions and dead letters (final
+    rollups, whose raw data retention may have purged, are kept as they are)."""
+    lines = rollups.final_lines()
     with transaction.atomic():
         Outcome.objects.all().delete()
-        Rollup.objects.all().delete()
-        HourRollup.objects.all().delete()
+        Rollup.objects.exclude(rollups.before_final(lines, "minute")).delete()
+        HourRollup.objects.exclude(rollups.before_final(lines, "hour")).delete()
         Watermark.objects.update_or_create(name="outcomes", defaults={"at": EPOCH})
     return refresh(now, progress=progress)

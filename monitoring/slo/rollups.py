@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 
-from monitoring.models import HourRollup, Rollup
+from monitoring.models import HourRollup, Rollup, Watermark
 from monitoring.slo import histogram
 
 HOUR = timedelta(hours=1)
@@ -62,6 +62,35 @@ def merged_histogram(slo_ids, *, plant_id=None, since, until):
     return histogram.merge(
         hist for *_, hist in rows(slo_ids, plant_id=plant_id, since=since, until=until)
     )
+
+
+# ── Final rollups: what retention has purged underneath ─────────────────────────────────────
+
+FINAL = "rollups-final:"
+
+
+def final_lines():
+    """{plant id: hour}: that plant's rollups before it are final. Retention has purged (or
+    may purge) their minute rows or the outcomes behind them, so recomputing them would lose
+    counts: they are kept as they are, and figures over kept ranges never change."""
+    rows = Watermark.objects.filter(name__startswith=FINAL).values_list("name", "at")
+    return {int(name.removeprefix(FINAL)): at for name, at in rows}
+
+
+def mark_final(lines):
+    """Move plants' final lines forward (never back) to the given hours."""
+    current = final_lines()
+    for plant_id, at in lines.items():
+        if plant_id not in current or at > current[plant_id]:
+            Watermark.objects.update_or_create(name=f"{FINAL}{plant_id}", defaults={"at": at})
+
+
+def before_final(lines, period):
+    """A filter for rollup rows (`period`: minute or hour) that are final."""
+    final = Q(pk__in=[])
+    for plant_id, at in lines.items():
+        final |= Q(plant_id=plant_id, **{f"{period}__lt": at})
+    return final
 
 
 # ── Keeping the hours in step ──────────────────────────────────────────────────────────────

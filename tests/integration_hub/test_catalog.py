@@ -81,10 +81,12 @@ def test_admin_creates_a_plant_and_bad_timezone_is_named(admin_api):
         format="json",
     )
     assert good.status_code == 201
-    assert admin_api.get("/api/v1/plants/P300").json() == {
+    shown = admin_api.get("/api/v1/plants/P300").json()
+    assert {k: shown[k] for k in ("code", "name", "timezone", "retention_overrides")} == {
         "code": "P300",
         "name": "Plant 300",
         "timezone": "America/Chicago",
+        "retention_overrides": {},
     }
 
 

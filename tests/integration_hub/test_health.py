@@ -9,7 +9,7 @@ from tests.integration_hub.conftest import run_django
 READYZ = (
     "import django, json; django.setup();"
     "from django.test import Client; r = Client().get('/readyz');"
-    "print(r.status_code); print(r.content.decode())"
+    "print(r.status_code); print(json.dumps({**r.json(), 'retry_after': r.get('Retry-After')}))"
 )
 
 
@@ -51,5 +51,6 @@ def test_readyz_is_503_naming_the_database_when_it_is_unreachable(database_url):
     body = json.loads(body)
     assert status == "503", result.stderr
     assert body["checks"]["database"] == "down"
+    assert body["retry_after"] == "5"  # the header, as every door sends it
     assert body["checks"]["broker"] == "ok"
     assert body["errors"]["database"]

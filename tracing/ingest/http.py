@@ -10,8 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from integration_hub import exact_json
 from integration_hub.models import ApiKey
+from integration_hub.rate_limits import RateLimited, spend_for_key
 from tracing.ingest import metrics
-from tracing.ingest.backpressure import ComeBackLater, check_rate, database_answers
 from tracing.ingest.pipeline import ingest_events
 
 
@@ -112,7 +112,8 @@ def parse_events(request):
 
 @csrf_exempt
 def events_endpoint(request):
-    """202 with {accepted, duplicates, rejected}; 400 with the same body when all are rejected."""
+    """202 with {accepted, duplicates, rejected}; 400 with the same body when all are rejected;
+    429 (or 413) past the key's rate limit, which counts every event of the batch."""
     if request.method != "POST":
         response = _json({"error": "Use POST."}, 405)
         response["Allow"] = "POST"
@@ -120,17 +121,15 @@ def events_endpoint(request):
     now = timezone.now()
     with metrics.request_timer("events"):
         try:
-            with database_answers():
-                key = api_key_from(request)
-                check_rate(key)
-                events = parse_events(request)
-                result = ingest_events(events, api_key=key, now=now)
-                key.touch(now)
+            key = api_key_from(request)
+            events = parse_events(request)
+            spend_for_key(key, len(events))
         except BadRequest as exc:
             return _json(exc.body, exc.status)
-        except ComeBackLater as exc:
-            response = _json({"error": exc.message}, exc.status)
-            response["Retry-After"] = str(exc.retry_after)
-            return response
+        except RateLimited as exc:
+            return exc.response()
+        # A database that cannot take the batch is a 503 with Retry-After (the middleware).
+        result = ingest_events(events, api_key=key, now=now)
+        key.touch(now)
     all_rejected = result.rejected and not result.accepted and not result.duplicates
     return _json(result.as_dict(), 400 if all_rejected else 202)

@@ -168,7 +168,7 @@ EVENTS_PATH = {
             "405": _error("Anything but POST."),
             "413": _error("Over 10 MiB or over 5,000 events."),
             "415": _error("Not application/json, or an unknown Content-Encoding."),
-            "429": _retry("The key is over INGEST_RATE_PER_MINUTE."),
+            "429": _retry("The key is over its rate limit (events_per_second, burst)."),
             "503": _retry("The database does not answer; nothing was stored."),
         },
     }
@@ -201,7 +201,9 @@ TRACES_PATH = {
             "405": _otlp("Anything but POST."),
             "413": _otlp("Over 10 MiB or over 5,000 spans."),
             "415": _otlp("Neither application/x-protobuf nor application/json."),
-            "429": _otlp("The key is over INGEST_RATE_PER_MINUTE.", headers=RETRY_AFTER),
+            "429": _otlp(
+                "The key is over its rate limit (events_per_second, burst).", headers=RETRY_AFTER
+            ),
             "503": _otlp("The database does not answer.", headers=RETRY_AFTER),
         },
     }

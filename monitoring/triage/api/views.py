@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integration_hub.models import SeveralPlants
+from integration_hub.rate_limits import RateLimited, spend_for_key
 from integration_hub.roles import can_triage
 from monitoring.models import Replay
 from monitoring.replay import ordering, preview, requests
@@ -99,8 +100,11 @@ class DeadLetterList(APIView):
             key = api_key_from(request)
             # The events door's parser and limits: exact integers, no lone surrogates, 10 MiB.
             data = parse_json(request._request)  # the Django request: its body, unparsed
+            spend_for_key(key, 1)  # one dead letter counts as one event against the key's limit
         except BadRequest as exc:
             return Response(exc.body, status=exc.status)
+        except RateLimited as exc:
+            return exc.response()
         try:
             reported = report_dead_letter(data, api_key=key)
         except InvalidReport as exc:

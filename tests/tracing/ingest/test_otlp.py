@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from integration_hub.models import ApiKey, System, SystemAlias
+from integration_hub.rate_limits import spend_for_key
 from tracing.ingest.otlp import views as otlp_views
 from tracing.models import BusinessKey, DeadLetter, TraceEvent, Transaction
 
@@ -329,15 +330,17 @@ def test_get_is_405(client):
     assert response.status_code == 405 and response["Allow"] == "POST"
 
 
-def test_a_key_over_its_rate_is_429_with_retry_after(send, settings):
-    settings.INGEST_RATE_PER_MINUTE = 1
-    if time.time() % 60 > 58:  # both requests must fall in one minute
-        time.sleep(2)
+def test_a_key_over_its_rate_is_429_with_retry_after(send):
+    """Spans count against the key's events a second, like events at /api/v1/events."""
+    ApiKey.objects.update(events_per_second=1, burst=1)
     assert send(export(release_span())).status_code == 200
+    # the bucket spent 30 s ahead, so the next span cannot fit whatever the machine's pace
+    spend_for_key(ApiKey.objects.get(), 1, now=time.time() + 30)
     response = send(export(release_span()))
     assert response.status_code == 429
-    assert 1 <= int(response["Retry-After"]) <= 60
-    assert "INGEST_RATE_PER_MINUTE" in response.json()["message"]
+    assert 20 <= int(response["Retry-After"]) <= 32
+    assert response.json()["code"] == 8  # RESOURCE_EXHAUSTED
+    assert "1 events/s with a burst of 1" in response.json()["message"]
     assert TraceEvent.objects.count() == 1
 
 

@@ -3,6 +3,7 @@
 
 import orjson
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -11,8 +12,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from integration_hub.rate_limits import RateLimited, spend_for_key
+from integration_hub.unavailable import is_unavailable
 from tracing.ingest import metrics
-from tracing.ingest.backpressure import ComeBackLater, check_rate, database_answers
 from tracing.ingest.http import BadRequest, api_key_from, read_body
 from tracing.ingest.otlp.spans import Malformed, decode, map_spans, rejection_message
 from tracing.ingest.pipeline import ingest_events
@@ -74,14 +76,19 @@ def traces_endpoint(request):
     now = timezone.now()
     with metrics.request_timer("otlp"):
         try:
-            with database_answers():
-                return _export(request, content_type, as_json=as_json, now=now)
+            return _export(request, content_type, as_json=as_json, now=now)
         except BadRequest as exc:
             return status_response(exc.status, exc.body["error"], as_json=as_json)
-        except ComeBackLater as exc:
+        except RateLimited as exc:
             return status_response(
-                exc.status, exc.message, as_json=as_json, retry_after=exc.retry_after
+                exc.status, exc.message, as_json=as_json, retry_after=exc.retry_after_header
             )
+        except (OperationalError, InterfaceError) as exc:
+            if not is_unavailable(exc):
+                raise
+            wait = settings.DB_RETRY_AFTER_SECONDS
+            message = f"The database is not answering; nothing was stored. Retry after {wait} s."
+            return status_response(503, message, as_json=as_json, retry_after=wait)
 
 
 def _export(request, content_type, *, as_json, now):
@@ -90,7 +97,6 @@ def _export(request, content_type, *, as_json, now):
         raise BadRequest(
             415, f"Content-Type must be {PROTOBUF} or {JSON}, not {content_type or 'none'!r}."
         )
-    check_rate(key)
     try:
         export = decode(read_body(request), as_json=as_json)
     except Malformed as exc:
@@ -101,6 +107,7 @@ def _export(request, content_type, *, as_json, now):
         raise BadRequest(
             413, f"At most {settings.INGEST_MAX_EVENTS} spans per request; got {total}."
         )
+    spend_for_key(key, total)  # every span counts against the key's events/s
     rejected = dict(mapped.rejected)
     if mapped.events:
         result = ingest_events(mapped.events, api_key=key, now=now)

@@ -1,0 +1,1 @@
+"""Retention of monitoring data (rollups, deliveries, replays) and the run over every layer."""
