@@ -8,7 +8,9 @@ from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from integration_hub.models import ApiKey, Plant, PlantMembership
+from integration_hub.models import ApiKey, Plant, PlantMembership, System
+from tests.receivers.alerts import SMTPReceiver
+from tests.receivers.replay import Receiver
 
 
 def uses_postgres():
@@ -117,3 +119,20 @@ def reporter_key(db):
     """A raw API key allowed to report for any system and plant."""
     _, raw = ApiKey.issue("test reporter")
     return raw
+
+
+@pytest.fixture
+def smtp(settings):
+    """A local SMTP server that the mailers send to; `.messages` holds what arrived."""
+    receiver = SMTPReceiver().start()
+    settings.MAILERS = {"default": receiver.mailer()}
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def mes_target(p100):
+    """MES's replay endpoint: a local idempotent receiver (`.requests`, `.keys()`)."""
+    with Receiver() as receiver:
+        System.objects.filter(code="MES").update(replay_url=receiver.url)
+        yield receiver

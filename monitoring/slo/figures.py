@@ -47,6 +47,14 @@ def _items(n):
     return f"{n} item{'s' if n != 1 else ''}"
 
 
+def _burning(word, burn_rates, rule, tail):
+    long, short, _ = rule
+    return (
+        f"{word}: the error budget burns {burn_rates[long]:g}× over {long} and "
+        f"{burn_rates[short]:g}× over {short}{' ' if tail.startswith('(') else ''}{tail}"
+    )
+
+
 def judge(slo, *, burn_rates, total, attainment, budget_remaining, overdue=0):
     """(status, one sentence why). A page-level burn or a spent error budget breaches; a
     ticket-level burn or items overdue now (age SLOs) warn; the reason names the first that
@@ -56,10 +64,8 @@ def judge(slo, *, burn_rates, total, attainment, budget_remaining, overdue=0):
     also = f", and {_items(overdue)} {are} overdue now" if overdue else ""
     page = _firing(burn_rates, PAGE_RULES)
     if page:
-        long, short, limit = page
-        return Status.BREACHING, (
-            f"Breaching: the error budget burns {burn_rates[long]:g}× too fast over {long} and "
-            f"{burn_rates[short]:g}× over {short} (pages above {limit:g}×){also}."
+        return Status.BREACHING, _burning(
+            "Breaching", burn_rates, page, f"(pages above {page[2]:g}×){also}."
         )
     if total and budget_remaining <= 0:
         return Status.BREACHING, (
@@ -68,11 +74,11 @@ def judge(slo, *, burn_rates, total, attainment, budget_remaining, overdue=0):
         )
     ticket = _firing(burn_rates, TICKET_RULES)
     if ticket:
-        long, short, limit = ticket
-        return Status.WARNING, (
-            f"Warning: the error budget burns {burn_rates[long]:g}× over {long} and "
-            f"{burn_rates[short]:g}× over {short}; at this pace it runs out before the window "
-            f"ends{also}."
+        return Status.WARNING, _burning(
+            "Warning",
+            burn_rates,
+            ticket,
+            f"; at this pace it runs out before the window ends{also}.",
         )
     if overdue:
         return Status.WARNING, (

@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-from integration_hub.models import System
 from monitoring.alerts import delivery as alert_delivery
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import AlertChannel, AlertRule, Delivery
@@ -19,27 +18,11 @@ from monitoring.replay import delivery as replay_delivery
 from monitoring.replay import requests
 from tests.events import PAYLOAD, dead_letter
 from tests.receivers.alerts import SMTPReceiver
-from tests.receivers.replay import Receiver
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-@pytest.fixture
-def smtp(settings):
-    receiver = SMTPReceiver().start()
-    settings.MAILERS = {"default": receiver.mailer()}
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def target(p100):
-    with Receiver() as receiver:
-        System.objects.filter(code="MES").update(replay_url=receiver.url)
-        yield receiver
 
 
 @pytest.fixture
@@ -68,7 +51,7 @@ def alert_email(smtp):
 
 
 def test_from_an_alert_email_to_a_received_replay_in_four_clicks(
-    live_server, settings, dave, smtp, target, sent_at_once, page
+    live_server, settings, dave, smtp, mes_target, sent_at_once, page
 ):
     settings.HUB_BASE_URL = live_server.url
     letter = dead_letter("PO-77", code="MAT_UNKNOWN", message="Material M-77 unknown in MES")
@@ -100,12 +83,12 @@ def test_from_an_alert_email_to_a_received_replay_in_four_clicks(
     click('button:has-text("Replay now")')
     page.wait_for_url(f"**/dead-letters/{letter.pk}/")
     deadline = time.monotonic() + 10
-    while not target.requests and time.monotonic() < deadline:
+    while not mes_target.requests and time.monotonic() < deadline:
         time.sleep(0.05)
 
     assert payload_clicks <= 2 and clicks <= 4, (payload_clicks, clicks)
     assert (payload_clicks, clicks) == (1, 3)
-    [received] = target.requests
+    [received] = mes_target.requests
     assert received["body"] == PAYLOAD
     assert received["headers"]["Idempotency-Key"] == f"hub-dl-{letter.id}-v1"
     assert "Replay queued" in page.inner_text("main")

@@ -10,7 +10,7 @@ from monitoring.alerts import delivery
 from monitoring.alerts.channels.webhook import new_secret
 from monitoring.models import AlertChannel, AlertRule, Delivery
 from tests.events import event
-from tests.receivers.alerts import SMTPReceiver, WebhookReceiver
+from tests.receivers.alerts import WebhookReceiver
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import DeadLetter
 
@@ -35,14 +35,6 @@ def stuck_rule(**fields):
 
 def stuck_release(corr="PO-9", plant="P100", at=NOW - timedelta(hours=2)):
     ingest_events([event("released", correlation_id=corr, plant=plant, at=at)], now=at + MIN)
-
-
-@pytest.fixture
-def smtp(settings):
-    receiver = SMTPReceiver().start()
-    settings.MAILERS = {"default": receiver.mailer()}
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture

@@ -5,22 +5,13 @@ import re
 
 import pytest
 
-from integration_hub.models import System
 from monitoring.models import Replay
 from tests.events import dead_letter, event
-from tests.receivers.replay import Receiver
 from tracing.dead_letters.reports import report_dead_letter
 from tracing.ingest.pipeline import ingest_events
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def mes_endpoint(p100):
-    with Receiver() as receiver:
-        System.objects.filter(code="MES").update(replay_url=receiver.url)
-        yield receiver
 
 
 def hx_get(page, html):
@@ -29,7 +20,7 @@ def hx_get(page, html):
 
 
 def test_the_dead_letter_page_opens_the_preview_in_place_and_confirm_queues_it(
-    client, dave, mes_endpoint
+    client, dave, mes_target
 ):
     letter = dead_letter("PO-21")
     client.force_login(dave)
@@ -49,7 +40,7 @@ def test_the_dead_letter_page_opens_the_preview_in_place_and_confirm_queues_it(
     )  # fmt: skip
 
 
-def test_a_replayed_letter_offers_replay_again_which_needs_a_reason(client, dave, mes_endpoint):
+def test_a_replayed_letter_offers_replay_again_which_needs_a_reason(client, dave, mes_target):
     letter = dead_letter("PO-22")
     letter.state = "replayed"
     letter.save(update_fields=["state"])
@@ -72,7 +63,7 @@ def test_a_replayed_letter_offers_replay_again_which_needs_a_reason(client, dave
 
 
 def test_the_transaction_page_shows_the_failed_hops_dead_letter_and_replays_in_place(
-    client, dave, mes_endpoint
+    client, dave, mes_target
 ):
     letter = dead_letter("PO-23")
     url = letter.transaction.get_absolute_url()
@@ -108,7 +99,7 @@ def test_supervisors_see_the_dead_letter_but_are_not_offered_a_replay(client, bo
 
 
 def test_a_group_page_offers_replay_all_in_business_order_confirmed_in_place(
-    client, dave, mes_endpoint
+    client, dave, mes_target
 ):
     letters = [dead_letter(f"PO-3{n}", order=str(n)) for n in range(3)]
     fingerprint = letters[0].fingerprint
@@ -136,7 +127,7 @@ def test_a_group_page_offers_replay_all_in_business_order_confirmed_in_place(
     assert Replay.objects.filter(dead_letter__in=letters).count() == 3
 
 
-def test_a_dead_letter_middleware_reported_shows_on_its_transaction(client, dave, mes_endpoint):
+def test_a_dead_letter_middleware_reported_shows_on_its_transaction(client, dave, mes_target):
     ingest_events([event("released", correlation_id="PO-40")])
     reported = report_dead_letter(
         {
