@@ -12,6 +12,7 @@ TASK_PACKAGES = [
     "integration_hub",
     "monitoring.slo",
     "monitoring.replay",
+    "monitoring.triage",
     "monitoring.alerts",
     "monitoring.retention",
 ]

@@ -378,6 +378,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=RETENTION_HOUR_UTC % 24, minute=17),
         "options": {"expires": 3600},
     },
+    "assign-owners": {
+        "task": "monitoring.assign_owners",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "sweep-replays": {
         "task": "monitoring.sweep_replays",
         "schedule": float(env_int("REPLAY_SWEEP_SECONDS", 15, minimum=1)),

@@ -10,6 +10,7 @@ from monitoring.models import (
     AlertRule,
     AlertTransition,
     Delivery,
+    OwnerRule,
     SLOStatus,
     SLOThreshold,
     StuckSummary,
@@ -163,3 +164,12 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(OwnerRule)
+class OwnerRuleAdmin(admin.ModelAdmin):
+    """Who owns new dead letters: the most specific enabled rule that matches wins."""
+
+    list_display = ["name", "plant", "flow", "error_class", "target", "owner", "enabled"]
+    list_filter = ["enabled", "plant", "flow", "error_class"]
+    autocomplete_fields = ["owner"]

@@ -58,6 +58,7 @@ def dead_letter(correlation_id="PO-1", *, plant="P100", order="1", **fields):
     fields.setdefault("payload", PAYLOAD)
     fields.setdefault("code", "ROUTING_NOT_FOUND")
     fields.setdefault("message", f"Routing R-{order}-02 not released in plant {plant}")
+    fields.setdefault("error_class", "master_data")
     result = ingest_events(
         [
             failed(
@@ -65,7 +66,6 @@ def dead_letter(correlation_id="PO-1", *, plant="P100", order="1", **fields):
                 correlation_id=correlation_id,
                 plant=plant,
                 business_keys={"order": order},
-                error_class="master_data",
                 status="rejected",
                 **fields,
             )  # fmt: skip

@@ -27,7 +27,7 @@ from monitoring.models.slo import (
     StuckSummary,
     Watermark,
 )
-from monitoring.models.triage import BulkAction, PayloadEdit
+from monitoring.models.triage import BulkAction, OwnerRule, PayloadEdit
 
 __all__ = [
     "ACTIVE_REPLAY_STATES",
@@ -41,6 +41,7 @@ __all__ = [
     "Delivery",
     "HourRollup",
     "Outcome",
+    "OwnerRule",
     "PayloadEdit",
     "Replay",
     "ReplayAttempt",

@@ -54,3 +54,46 @@ class BulkAction(models.Model):
 
     def __str__(self):
         return f"{self.action} × {self.touched} ({self.id})"
+
+
+class OwnerRule(models.Model):
+    """Who owns new dead letters by plant, flow, error class and target system (empty: any).
+
+    The most specific enabled rule that matches wins (most fields set; then the oldest), e.g.
+    master-data errors of P100 to P100's master-data owner, the rest of P100 to its support.
+    """
+
+    name = models.CharField(max_length=200)
+    plant = models.ForeignKey(
+        "integration_hub.Plant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    flow = models.ForeignKey(
+        "integration_hub.Flow", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    error_class = models.CharField(max_length=32, blank=True, help_text="Empty: any class.")
+    target = models.ForeignKey(
+        "integration_hub.System", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owner_rules"
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    MATCHED = ("plant_id", "flow_id", "error_class", "target_id")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.name} → {self.owner}"
+
+    @property
+    def specificity(self):
+        return sum(1 for name in self.MATCHED if getattr(self, name))
+
+    def matches(self, letter):
+        return all(
+            not getattr(self, name) or getattr(self, name) == getattr(letter, name)
+            for name in self.MATCHED
+        )

@@ -50,21 +50,23 @@ def move_to(letter, state, *, by=None, text="", now=None, kind="state"):
     return change
 
 
-def assign(letter, assignee, *, by=None, now=None):
-    """Assign to a person (or nobody); a new dead letter someone takes is being investigated.
+def assign(letter, assignee, *, by=None, now=None, text="", investigate=True):
+    """Assign to a person (or nobody); a new dead letter someone takes is being investigated
+    (not when an owner rule hands it over: `investigate=False`, nobody has looked yet).
 
     Only `new` moves (conditionally): a letter whose replay was queued meanwhile stays queued.
     """
     now = now or timezone.now()
     with transaction.atomic():
         current = _locked_state(letter)
-        state = "investigating" if current == "new" and assignee else current
+        takes = investigate and current == "new" and assignee
+        state = "investigating" if takes else current
         DeadLetter.objects.filter(pk=letter.pk, state=current).update(
             assignee=assignee, state=state, updated_at=now
         )
         change = DeadLetterChange.objects.create(
             dead_letter=letter, at=now, by=by, kind="assign", from_state=current, to_state=state,
-            assignee=assignee,
+            assignee=assignee, text=text,
         )  # fmt: skip
     letter.assignee, letter.state, letter.updated_at = assignee, state, now
     return change

@@ -17,7 +17,15 @@ from django.utils import timezone
 
 from integration_hub.models import ApiKey, Downtime, PlantMembership, Shift, System
 from monitoring.alerts.lifecycle import evaluate_alerts
-from monitoring.models import SLO, Alert, AlertChannel, AlertRule, BulkAction, Replay
+from monitoring.models import (
+    SLO,
+    Alert,
+    AlertChannel,
+    AlertRule,
+    BulkAction,
+    OwnerRule,
+    Replay,
+)
 from monitoring.replay import requests
 from tests.conftest import token_client
 from tests.events import event, failed
@@ -27,7 +35,7 @@ from tracing.models import DeadLetter, DeadLetterChange, Transaction
 pytestmark = pytest.mark.django_db
 SECRETS = ("Secret key P100", "PO-SECRET-100", "SECRET-ORDER-100", "DL-SECRET-100",
            "Secret rule P100", "Secret channel P100", "secret-hook.example",
-           "Secret downtime P100", "Secret shift P100")  # fmt: skip
+           "Secret downtime P100", "Secret shift P100", "Secret owner rule P100")  # fmt: skip
 METHODS = ("get", "post", "put", "patch", "delete")
 SKIP = {"logout", "login"}  # signing in and out is not plant data
 
@@ -85,7 +93,9 @@ def world(alice, p100, p200):
         plant=p100, start=now, end=now + timedelta(hours=2), reason="Secret downtime P100"
     )
     Shift.objects.create(plant=p100, name="Secret shift P100", days=[0], start="06:00", end="14:00")
+    owner_rule = OwnerRule.objects.create(name="Secret owner rule P100", plant=p100, owner=alice)
     return {
+        "owner_rule": owner_rule,
         "downtime": downtime,
         "key": key,
         "letter": letter,
@@ -128,6 +138,7 @@ def kwargs_for(name, world):
         "api-shifts": {"code": "P100"},
         "api-downtimes": {"code": "P100"},
         "api-downtime": {"code": "P100", "pk": world["downtime"].pk},
+        "api-owner-rule": {"pk": world["owner_rule"].pk},
     }
     if name == "api-dead-letter-action":
         actions = ("replay", "discard", "resolve", "assign", "notes", "preview")
@@ -152,6 +163,7 @@ def snapshot(world):
         "members": sorted(PlantMembership.objects.values_list("user__username", "plant__code")),
         "people": sorted(get_user_model().objects.values_list("username", "is_active")),
         "roles": sorted(get_user_model().objects.values_list("username", "groups__name")),
+        "owner_rules": sorted(OwnerRule.objects.values_list("id", "name", "owner", "enabled")),
         "calendar": (
             sorted(Downtime.objects.values_list("id", "start", "end", "reason")),
             sorted(Shift.objects.values_list("id", "name", "start", "end")),

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from monitoring.triage.api import views
+from monitoring.triage.api import owner_rules, views
 
 ACTIONS = "replay|discard|resolve|assign|notes|preview"
 
@@ -24,4 +24,10 @@ urlpatterns = [
     ),
     path("api/v1/dead-letters/<path:id>", views.DeadLetterDetail.as_view(), name="api-dead-letter"),
     path("api/v1/dead-letter-groups", views.GroupList.as_view(), name="api-dead-letter-groups"),
+    path("api/v1/owner-rules", owner_rules.OwnerRuleList.as_view(), name="api-owner-rules"),
+    path(
+        "api/v1/owner-rules/<int:pk>",
+        owner_rules.OwnerRuleDetail.as_view(),
+        name="api-owner-rule",
+    ),
 ]
