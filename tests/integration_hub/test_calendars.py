@@ -202,3 +202,35 @@ def test_the_demo_gets_shifts_and_planned_downtime_once(
     stocktake = Downtime.objects.get(plant=p100, reason__startswith="Warehouse")
     assert sorted(f.code for f in stocktake.flows.all()) == ["goods_receipt", "inventory_movement"]
     assert len(callbacks) == 4  # two plants × two windows: their figures are recomputed
+
+
+def test_admins_plan_downtime_in_the_admin_and_its_span_is_recomputed(
+    client, alice, p100, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(calendars.app, "send_task", lambda name, args: sent.append((name, args)))
+    client.force_login(alice)
+    form = {
+        "code": "P100", "name": p100.name, "timezone": "UTC",
+        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+        "retention_overrides-TOTAL_FORMS": "0", "retention_overrides-INITIAL_FORMS": "0",
+        "shifts-TOTAL_FORMS": "1", "shifts-INITIAL_FORMS": "0",
+        "shifts-0-name": "Early", "shifts-0-days": "[0, 1, 2, 3, 4]",
+        "shifts-0-start": "06:00", "shifts-0-end": "14:00",
+        "downtimes-TOTAL_FORMS": "1", "downtimes-INITIAL_FORMS": "0",
+        "downtimes-0-start_0": "2026-11-23", "downtimes-0-start_1": "10:00:00",
+        "downtimes-0-end_0": "2026-11-23", "downtimes-0-end_1": "12:00:00",
+        "downtimes-0-reason": "Line stop",
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/admin/integration_hub/plant/{p100.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = Downtime.objects.get()
+    assert (row.reason, row.created_by) == ("Line stop", alice)
+    assert Shift.objects.get().days == [0, 1, 2, 3, 4]
+    assert sent == [
+        (
+            "monitoring.recompute_downtime",
+            [p100.id, "2026-11-23T10:00:00+00:00", "2026-11-23T12:00:00+00:00"],
+        )
+    ]

@@ -68,6 +68,8 @@ def test_admins_set_a_plants_retention_in_the_admin(client, alice, p100):
     form = {
         "code": "P100", "name": p100.name, "timezone": p100.timezone,
         "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+        "shifts-TOTAL_FORMS": "0", "shifts-INITIAL_FORMS": "0",
+        "downtimes-TOTAL_FORMS": "0", "downtimes-INITIAL_FORMS": "0",
         "retention_overrides-TOTAL_FORMS": "1", "retention_overrides-INITIAL_FORMS": "0",
         "retention_overrides-0-kind": "transactions", "retention_overrides-0-days": "800",
     }  # fmt: skip
