@@ -141,3 +141,25 @@ def recompute(row):
         row.end.astimezone(UTC).isoformat(),
     ]
     transaction.on_commit(lambda: app.send_task("monitoring.recompute_downtime", args=span))
+
+
+def shifts_ended(plant, since, until):
+    """[(shift, begins, ends)] of the plant's shifts that ended in (since, until], wall-clock
+    times read in the plant's zone on the day each shift starts."""
+    tz = plant.tzinfo
+    # Compared as instants (UTC): two times of one zone would compare by the wall clock.
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
+    found = []
+    first = since.astimezone(tz).date() - timedelta(days=1)
+    days = (until.astimezone(tz).date() - first).days + 1
+    for shift in plant.shifts.all():
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            if day.weekday() not in shift.days:
+                continue
+            begins = datetime.combine(day, shift.start, tzinfo=tz)
+            end_day = day + timedelta(days=1) if shift.end <= shift.start else day
+            ends = datetime.combine(end_day, shift.end, tzinfo=tz)
+            if since < ends <= until:
+                found.append((shift, begins, ends))
+    return sorted(found, key=lambda item: item[2])

@@ -378,6 +378,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=RETENTION_HOUR_UTC % 24, minute=17),
         "options": {"expires": 3600},
     },
+    "shift-digests": {
+        "task": "monitoring.send_shift_digests",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "assign-owners": {
         "task": "monitoring.assign_owners",
         "schedule": 30.0,

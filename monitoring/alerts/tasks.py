@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from monitoring.alerts import delivery, lifecycle
+from monitoring.alerts import delivery, digest, lifecycle
 
 
 @shared_task(name="monitoring.evaluate_alerts", ignore_result=True)
@@ -20,3 +20,9 @@ def send_deliveries(delivery_ids):
 def requeue_deliveries():
     """Beat: re-enqueue deliveries whose worker died mid-send or whose message was lost."""
     return len(delivery.requeue_deliveries())
+
+
+@shared_task(name="monitoring.send_shift_digests", ignore_result=True)
+def send_shift_digests_task():
+    """Beat: each plant's shift-change digest, once per shift end, to its email channels."""
+    digest.send_shift_digests()

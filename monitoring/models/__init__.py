@@ -8,6 +8,7 @@ from monitoring.models.alerts import (
     AlertTransition,
     Delivery,
     Severity,
+    ShiftDigest,
 )
 from monitoring.models.replay import (
     ACTIVE_REPLAY_STATES,
@@ -52,6 +53,7 @@ __all__ = [
     "SLOStatus",
     "SLOThreshold",
     "Severity",
+    "ShiftDigest",
     "StuckSummary",
     "Watermark",
 ]

@@ -275,3 +275,21 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.message_id} → {self.channel_id} {self.state}"
+
+
+class ShiftDigest(models.Model):
+    """A shift-change digest sent for one plant and shift end: sent once, whatever the beats."""
+
+    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="+")
+    shift = models.CharField(max_length=64)
+    ended_at = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+    recipients = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plant", "shift", "ended_at"], name="uniq_shift_digest")
+        ]
+
+    def __str__(self):
+        return f"{self.plant_id} {self.shift} {self.ended_at:%Y-%m-%d %H:%M}"
