@@ -26,6 +26,13 @@ def validate_timezone(value):
 
 
 class PlantQuerySet(models.QuerySet):
+    def ensure(self, code):
+        """The plant of this code, created with demo defaults when missing (demo and simulator)."""
+        plant, _ = self.get_or_create(
+            code=code, defaults={"name": f"Plant {code}", "timezone": "Europe/Berlin"}
+        )
+        return plant
+
     def for_user(self, user):
         """The plants a person may see: all for admins, else the plants they are assigned to."""
         if sees_all_plants(user):

@@ -190,12 +190,15 @@ def test_people_read_their_plants_calendar_and_only_admins_change_it(
     assert refused.status_code == 403 and Downtime.objects.count() == 1
 
 
-def test_the_demo_gets_shifts_and_planned_downtime_once(
-    p100, p200, django_capture_on_commit_callbacks
+def test_the_demo_gets_its_plants_shifts_and_planned_downtime_once(
+    db, django_capture_on_commit_callbacks
 ):
+    """`make demo` runs it on a fresh database, before the simulator has created any plant."""
     with django_capture_on_commit_callbacks() as callbacks:
         call_command("ensure_demo_calendar", stdout=io.StringIO())
         call_command("ensure_demo_calendar", stdout=io.StringIO())
+    p100 = Plant.objects.get(code="P100")
+    assert sorted(Plant.objects.values_list("code", flat=True)) == ["P100", "P200"]
     assert Shift.objects.filter(plant=p100).count() == 3
     reasons = sorted(Downtime.objects.filter(plant=p100).values_list("reason", flat=True))
     assert reasons == ["Line 2 changeover (planned)", "Warehouse stocktake (planned)"]

@@ -18,9 +18,13 @@ SHIFTS = [
 class Command(BaseCommand):
     help = "Give the demo plants three shifts and planned downtime around now (idempotent)."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--plants", default="P100,P200", help="Comma-separated plant codes.")
+
+    def handle(self, *args, plants, **options):
         now = timezone.now().replace(second=0, microsecond=0)
-        for plant in Plant.objects.all():
+        codes = [code.strip() for code in plants.split(",") if code.strip()]
+        for plant in [Plant.objects.ensure(code) for code in codes]:
             for name, days, start, end in SHIFTS:
                 Shift.objects.get_or_create(
                     plant=plant, name=name, defaults={"days": days, "start": start, "end": end}

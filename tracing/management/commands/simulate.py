@@ -20,10 +20,7 @@ def ensure_plants(codes):
             code_validator(code)
         except ValidationError as exc:
             raise CommandError(f"--plants: {code!r}: {' '.join(exc.messages)}") from None
-        plant, _ = Plant.objects.get_or_create(
-            code=code, defaults={"name": f"Plant {code}", "timezone": "Europe/Berlin"}
-        )
-        zones[code] = plant.timezone
+        zones[code] = Plant.objects.ensure(code).timezone
     return zones
 
 
