@@ -8,7 +8,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 
 from integration_hub.celery import app
 from integration_hub.models import Downtime, Shift
@@ -107,27 +106,24 @@ class Calendar:
 NO_DOWNTIME = Windows()
 
 
-def downtime_now(plant_id, moment, flow_id=None):
-    """The planned downtime of the plant (for that flow, or for every flow) at `moment`."""
-    qs = Downtime.objects.filter(plant_id=plant_id, start__lte=moment, end__gt=moment)
-    if flow_id is None:
-        return qs.filter(flows__isnull=True).first()
-    return qs.filter(Q(flows__isnull=True) | Q(flows__id=flow_id)).first()
+def _runs(shift, tz, first_day, last_day):
+    """(begins, ends) of each run of the shift that starts between the two days, as instants:
+    wall-clock times in the plant's zone on the day it starts (overnight: ends the next day)."""
+    day = first_day
+    while day <= last_day:
+        if day.weekday() in shift.days:
+            end_day = day + timedelta(days=1) if shift.end <= shift.start else day
+            begins = datetime.combine(day, shift.start, tzinfo=tz).astimezone(UTC)
+            yield begins, datetime.combine(end_day, shift.end, tzinfo=tz).astimezone(UTC)
+        day += timedelta(days=1)
 
 
 def shift_at(plant, moment):
     """The plant's shift running at `moment` (in the plant's zone), or None."""
-    local = moment.astimezone(plant.tzinfo)
+    today = moment.astimezone(plant.tzinfo).date()
     for shift in Shift.objects.filter(plant=plant):
-        for days_back in (0, 1):
-            day = (local - timedelta(days=days_back)).date()
-            if day.weekday() not in shift.days:
-                continue
-            begins = datetime.combine(day, shift.start, tzinfo=plant.tzinfo)
-            ends = datetime.combine(day, shift.end, tzinfo=plant.tzinfo)
-            if shift.end <= shift.start:
-                ends = datetime.combine(day + timedelta(days=1), shift.end, tzinfo=plant.tzinfo)
-            if begins <= local < ends:
+        for begins, ends in _runs(shift, plant.tzinfo, today - timedelta(days=1), today):
+            if begins <= moment < ends:
                 return shift
     return None
 
@@ -144,22 +140,15 @@ def recompute(row):
 
 
 def shifts_ended(plant, since, until):
-    """[(shift, begins, ends)] of the plant's shifts that ended in (since, until], wall-clock
-    times read in the plant's zone on the day each shift starts."""
+    """[(shift, begins, ends)] of the plant's shifts that ended in (since, until], in the
+    plant's zone."""
     tz = plant.tzinfo
-    # Compared as instants (UTC): two times of one zone would compare by the wall clock.
-    since, until = since.astimezone(UTC), until.astimezone(UTC)
-    found = []
     first = since.astimezone(tz).date() - timedelta(days=1)
-    days = (until.astimezone(tz).date() - first).days + 1
-    for shift in plant.shifts.all():
-        for offset in range(days):
-            day = first + timedelta(days=offset)
-            if day.weekday() not in shift.days:
-                continue
-            begins = datetime.combine(day, shift.start, tzinfo=tz)
-            end_day = day + timedelta(days=1) if shift.end <= shift.start else day
-            ends = datetime.combine(end_day, shift.end, tzinfo=tz)
-            if since < ends <= until:
-                found.append((shift, begins, ends))
+    last = until.astimezone(tz).date()
+    found = [
+        (shift, begins.astimezone(tz), ends.astimezone(tz))
+        for shift in plant.shifts.all()
+        for begins, ends in _runs(shift, tz, first, last)
+        if since < ends <= until
+    ]
     return sorted(found, key=lambda item: item[2])

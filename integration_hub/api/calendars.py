@@ -88,8 +88,9 @@ class LocalDateTime(serializers.DateTimeField):
         self.timezone = zone
         moment = super().to_internal_value(value)
         wall = parse_datetime(value) if isinstance(value, str) else None
-        skipped = moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall
-        if wall is not None and wall.tzinfo is None and skipped:
+        if wall is None or wall.tzinfo is not None:
+            return moment
+        if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
             raise serializers.ValidationError(
                 f"{value} does not exist in {zone.key}: the clocks skip it (DST)."
             )

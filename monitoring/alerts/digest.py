@@ -48,7 +48,6 @@ def handover(plant, begins, ends):
         .order_by("-count")
     )
     statuses = SLOStatus.objects.filter(plant=plant, slo__enabled=True).select_related("slo")
-    completed = Transaction.objects.filter(plant=plant, completed_at__gt=begins)
     return {
         "plant": plant,
         "base": base_url(),
@@ -59,7 +58,9 @@ def handover(plant, begins, ends):
         "statuses": list(statuses.order_by("slo_id")),
         "new_letters": letters.filter(created_at__gt=begins, created_at__lte=ends).count(),
         "closed_letters": letters.filter(closed_at__gt=begins, closed_at__lte=ends).count(),
-        "completed": completed.filter(completed_at__lte=ends).count(),
+        "completed": Transaction.objects.filter(
+            plant=plant, completed_at__gt=begins, completed_at__lte=ends
+        ).count(),
         "alerts": list(
             Alert.objects.filter(plant=plant)
             .filter(Q(fired_at__gt=begins, fired_at__lte=ends))

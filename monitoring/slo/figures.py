@@ -51,7 +51,7 @@ def _burning(word, burn_rates, rule, tail):
     long, short, _ = rule
     return (
         f"{word}: the error budget burns {burn_rates[long]:g}× over {long} and "
-        f"{burn_rates[short]:g}× over {short}{' ' if tail.startswith('(') else ''}{tail}"
+        f"{burn_rates[short]:g}× over {short}{tail}"
     )
 
 
@@ -65,7 +65,7 @@ def judge(slo, *, burn_rates, total, attainment, budget_remaining, overdue=0):
     page = _firing(burn_rates, PAGE_RULES)
     if page:
         return Status.BREACHING, _burning(
-            "Breaching", burn_rates, page, f"(pages above {page[2]:g}×){also}."
+            "Breaching", burn_rates, page, f" (pages above {page[2]:g}×){also}."
         )
     if total and budget_remaining <= 0:
         return Status.BREACHING, (

@@ -152,10 +152,9 @@ def _act_on(request, letter):
         states.move_to(letter, "investigating", by=request.user, text="Investigating")
 
 
-def _next_url(request, letter):
-    """Where to go after a replay is queued: a page of this site the form came from, else the
-    dead letter."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
+def _next_url(request, letter, target):
+    """Where to go after a replay is queued: the page of this site the form came from
+    (`target`), else the dead letter."""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return reverse("dead-letter", args=[letter.pk])
@@ -169,6 +168,7 @@ def replay_page(request, pk):
     with a confirm button: the replay is two clicks from there.
     """
     letter = _letter(request, pk)
+    back = request.POST.get("next") or request.GET.get("next", "")
     text = request.POST.get("payload") if request.method == "POST" else None
     reason = request.POST.get("reason", "").strip() if request.method == "POST" else ""
     errors, payload = {}, preview.UNCHANGED
@@ -187,7 +187,7 @@ def replay_page(request, pk):
             errors[exc.field] = str(exc)
         else:
             messages.success(request, "Replay queued.")
-            return redirect(_next_url(request, letter))
+            return redirect(_next_url(request, letter, back))
     try:
         planned = preview.preview(letter, payload) if "payload" not in errors else None
     except preview.NoReplayEndpoint as exc:
@@ -199,7 +199,7 @@ def replay_page(request, pk):
         "reason": reason,
         "errors": errors,
         "can_triage": can_triage(request.user),
-        "next": request.POST.get("next") or request.GET.get("next", ""),
+        "next": back,
     }
     if request.htmx and request.method == "GET":
         _require_triage(request)
