@@ -125,7 +125,9 @@ class SystemAdmin(admin.ModelAdmin):
 
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "milestone_path", "stuck_after", "source_system", "position"]
+    list_display = [
+        "code", "name", "milestone_path", "stuck_after", "fan_out", "source_system", "position",
+    ]  # fmt: skip
     list_filter = ["source_system", "target_systems"]
     search_fields = ["code", "name", "description"]
     filter_horizontal = ["target_systems"]
@@ -133,6 +135,10 @@ class FlowAdmin(admin.ModelAdmin):
     @admin.display(description="Milestones")
     def milestone_path(self, obj):
         return " → ".join(obj.milestones or [])
+
+    @admin.display(description="Every target must reach")
+    def fan_out(self, obj):
+        return ", ".join(obj.fan_out_milestones or []) or "—"
 
 
 @admin.register(ApiKey)

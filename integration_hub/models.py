@@ -131,6 +131,17 @@ class Flow(models.Model):
     position = models.PositiveSmallIntegerField(
         default=100, help_text="Order within a business journey (release before consumption...)."
     )
+    fan_out_milestones = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Milestones every target system must reach (a quality hold reaches ERP, MES "
+        "and WMS); until all have, the milestone is not reached.",
+    )
+    reconcile_after = models.DurationField(
+        default=timedelta(minutes=15),
+        help_text="How long a fan-out milestone may have reached some targets and not others "
+        "before it is a reconciliation exception.",
+    )
 
     class Meta:
         ordering = ["position", "code"]
@@ -153,6 +164,14 @@ class Flow(models.Model):
             errors["completing_milestones"] = f"Not milestones of this flow: {', '.join(unknown)}."
         if self.stuck_after is not None and self.stuck_after <= timedelta(0):
             errors["stuck_after"] = "Must be positive."
+        fan_out = self.fan_out_milestones
+        if not isinstance(fan_out, list) or not all(isinstance(m, str) for m in fan_out):
+            errors["fan_out_milestones"] = "A list of milestone names (may be empty)."
+        elif "milestones" not in errors and not set(fan_out) <= set(ms):
+            unknown = sorted(set(fan_out) - set(ms))
+            errors["fan_out_milestones"] = f"Not milestones of this flow: {', '.join(unknown)}."
+        if self.reconcile_after is not None and self.reconcile_after <= timedelta(0):
+            errors["reconcile_after"] = "Must be positive."
         if errors:
             raise ValidationError(errors)
 

@@ -97,6 +97,9 @@ class FlowSerializer(serializers.ModelSerializer):
     stuck_after_seconds = serializers.IntegerField(
         min_value=1, max_value=10 * 366 * 24 * 3600, required=False, write_only=True
     )
+    reconcile_after_seconds = serializers.IntegerField(
+        min_value=1, max_value=366 * 24 * 3600, required=False, write_only=True
+    )
 
     class Meta:
         model = Flow
@@ -110,23 +113,27 @@ class FlowSerializer(serializers.ModelSerializer):
             "source_system",
             "target_systems",
             "position",
+            "fan_out_milestones",
+            "reconcile_after_seconds",
         ]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         data["stuck_after_seconds"] = int(instance.stuck_after.total_seconds())
+        data["reconcile_after_seconds"] = int(instance.reconcile_after.total_seconds())
         return data
 
     def validate(self, attrs):
-        seconds = attrs.pop("stuck_after_seconds", None)
-        if seconds is not None:
-            attrs["stuck_after"] = timedelta(seconds=seconds)
-        probe = Flow(
-            **{
-                field: attrs.get(field, getattr(self.instance, field, None))
-                for field in ("milestones", "completing_milestones", "stuck_after")
-            }
-        )
+        for field in ("stuck_after", "reconcile_after"):
+            seconds = attrs.pop(f"{field}_seconds", None)
+            if seconds is not None:
+                attrs[field] = timedelta(seconds=seconds)
+        checked = (
+            "milestones", "completing_milestones", "stuck_after", "fan_out_milestones",
+            "reconcile_after",
+        )  # fmt: skip
+        values = {field: attrs.get(field, getattr(self.instance, field, None)) for field in checked}
+        probe = Flow(**{field: value for field, value in values.items() if value is not None})
         try:
             probe.clean()
         except DjangoValidationError as exc:

@@ -240,7 +240,7 @@ def _deliver_claimed(ids, token, slot, summary):
     results = []
     for replay in claimed:
         letter = replay.dead_letter
-        if replay.bulk_id and is_superseded(letter, letter.transaction, letter.flow.milestones):
+        if replay.bulk_id and is_superseded(letter, letter.transaction, letter.flow):
             results.append(Delivery(replay=replay, started_at=timezone.now(), outcome="superseded"))
             continue
         tick = time.monotonic()

@@ -14,11 +14,23 @@ def _time_of(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def is_superseded(letter, txn, milestones):
-    """Whether the transaction reached the letter's milestone (or a later one) after it failed."""
+def is_superseded(letter, txn, flow):
+    """Whether the transaction reached the letter's milestone (or a later one) after it failed.
+
+    At a fan-out milestone (a hold propagated to ERP, MES and WMS) only the letter's own target
+    counts: ERP having the hold does not make WMS's failed copy safe to leave.
+    """
+    milestones = flow.milestones
     if txn is None or not letter.step or letter.step not in milestones:
         return False
-    reached = txn.milestones_last_ok or {}
+    if letter.step in flow.fan_out_milestones and letter.target_id:
+        reached = {
+            m: by_system[str(letter.target_id)][1]
+            for m, by_system in (txn.milestone_systems or {}).items()
+            if str(letter.target_id) in by_system
+        }
+    else:
+        reached = txn.milestones_last_ok or {}
     later = milestones[milestones.index(letter.step) :]
     return any(_time_of(reached[m]) > letter.last_failed_at for m in later if m in reached)
 
@@ -43,8 +55,11 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
             "state",
             "step",
             "last_failed_at",
+            "target",
             "flow__milestones",
+            "flow__fan_out_milestones",
             "transaction__milestones_last_ok",
+            "transaction__milestone_systems",
             "transaction__updated_at",
         )  # fmt: skip
         .order_by("id")
@@ -52,7 +67,7 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
     marked = [
         letter.id
         for letter in qs.iterator(chunk_size=chunk)
-        if is_superseded(letter, letter.transaction, letter.flow.milestones)
+        if is_superseded(letter, letter.transaction, letter.flow)
     ]
     for start in range(0, len(marked), chunk):
         ids = marked[start : start + chunk]

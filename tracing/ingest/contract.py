@@ -39,17 +39,25 @@ class FlowInfo:
     milestones: tuple
     completing: frozenset
     stuck_after: timedelta
+    fan_out: tuple = ()
+    targets: tuple = ()  # target system ids, for fan-out milestones
 
 
 class Catalog:
-    """Codes → ids for one request: three small queries, then dictionary lookups."""
+    """Codes → ids for one request: four small queries, then dictionary lookups."""
 
     def __init__(self):
         self.flows = {
             f.code: FlowInfo(
-                f.id, f.code, tuple(f.milestones), frozenset(f.completing_milestones), f.stuck_after
+                f.id,
+                f.code,
+                tuple(f.milestones),
+                frozenset(f.completing_milestones),
+                f.stuck_after,
+                tuple(f.fan_out_milestones),
+                tuple(sorted(s.id for s in f.target_systems.all())),
             )
-            for f in Flow.objects.all()
+            for f in Flow.objects.prefetch_related("target_systems")
         }
         self.flows_by_id = {f.id: f for f in self.flows.values()}
         self.systems = dict(System.objects.values_list("code", "id"))

@@ -11,8 +11,8 @@ from tracing.models import TransactionState
 
 FOLDED_FIELDS = (
     "business_keys", "first_seen", "last_seen", "first_event_id", "milestones",
-    "milestones_last_ok", "failure_at", "failure_step", "failure_event_id", "last_error",
-    "event_count", "completed_at", "state",
+    "milestones_last_ok", "milestone_systems", "failure_at", "failure_step", "failure_event_id",
+    "last_error", "event_count", "completed_at", "state", "partial_since",
 )  # fmt: skip
 
 
@@ -21,7 +21,7 @@ def _iso(moment):
 
 
 def _time(value):
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+    return datetime.fromisoformat(value) if isinstance(value, str) else value  # None stays None
 
 
 def fold_event(txn, event):
@@ -43,6 +43,14 @@ def fold_event(txn, event):
             txn.milestones[event.step] = _iso(at)
         if last is None or at > _time(last):
             txn.milestones_last_ok[event.step] = _iso(at)
+        by_system = txn.milestone_systems.setdefault(event.step, {})
+        for system_id in {event.source_id, event.target_id} - {None}:
+            seen = by_system.get(str(system_id))
+            if seen is None:
+                by_system[str(system_id)] = [_iso(at), _iso(at)]
+            else:
+                seen[0] = min(seen[0], _iso(at), key=_time)
+                seen[1] = max(seen[1], _iso(at), key=_time)
     elif event.is_failure and (
         txn.failure_at is None or (at, event.event_id) > (txn.failure_at, txn.failure_event_id)
     ):
@@ -70,11 +78,39 @@ def failure_cleared(txn, milestones):
     )
 
 
+def targets_reached(txn, milestone, targets):
+    """{target system id: first time it reached the milestone} for the flow's targets."""
+    by_system = txn.milestone_systems.get(milestone, {})
+    return {t: _time(by_system[str(t)][0]) for t in targets if str(t) in by_system}
+
+
+def reached_at(txn, milestone, fan_out=(), targets=()):
+    """When a milestone counts as reached: its first ok event; for a fan-out milestone, when
+    the last of the flow's target systems first reached it (None until every one has)."""
+    if milestone in fan_out and targets:
+        reached = targets_reached(txn, milestone, targets)
+        return max(reached.values()) if len(reached) == len(targets) else None
+    return _time(txn.milestones.get(milestone))
+
+
+def partial_since(txn, fan_out, targets):
+    """Since when a fan-out milestone has reached some targets and not all (None if none)."""
+    starts = []
+    for milestone in fan_out:
+        reached = targets_reached(txn, milestone, targets)
+        if reached and len(reached) < len(targets):
+            starts.append(min(reached.values()))
+    return min(starts, default=None)
+
+
 def settle(txn, flow, now, windows=NO_DOWNTIME):
     """Derive completion time and state from the aggregates; stuck-after counts only time
-    outside the plant's planned downtime for the flow (`windows`)."""
-    reached = [_time(txn.milestones[m]) for m in flow.completing if m in txn.milestones]
+    outside the plant's planned downtime for the flow (`windows`). A fan-out milestone
+    completes only when every target system has reached it."""
+    reached = [reached_at(txn, m, flow.fan_out, flow.targets) for m in flow.completing]
+    reached = [at for at in reached if at is not None]
     txn.completed_at = min(reached) if reached else None
+    txn.partial_since = partial_since(txn, flow.fan_out, flow.targets)
     txn.stuck_at = windows.deadline(txn.first_seen, flow.stuck_after.total_seconds())
     if not failure_cleared(txn, flow.milestones):
         txn.state = TransactionState.FAILED

@@ -59,6 +59,16 @@ class Transaction(models.Model):
     first_event_id = models.CharField(max_length=128)
     milestones = models.JSONField(default=dict, help_text="Milestone → time first reached (ok).")
     milestones_last_ok = models.JSONField(default=dict, help_text="Milestone → latest ok time.")
+    milestone_systems = models.JSONField(
+        default=dict,
+        help_text="Milestone → system id → [first, latest] ok time of an event that system sent "
+        "or received: which targets a fan-out milestone reached.",
+    )
+    partial_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A fan-out milestone has reached some targets and not all, since then.",
+    )
     failure_at = models.DateTimeField(null=True, blank=True)
     failure_step = models.CharField(max_length=64, blank=True)
     failure_event_id = models.CharField(max_length=128, blank=True)
@@ -90,6 +100,12 @@ class Transaction(models.Model):
             ),
             models.Index(
                 fields=["plant", "last_seen"], condition=Q(state="failed"), name="txn_failed"
+            ),
+            # Fan-outs that reached some targets and not all: what reconciliation looks at.
+            models.Index(
+                fields=["partial_since"],
+                condition=Q(partial_since__isnull=False),
+                name="txn_partial",
             ),
         ]
 
