@@ -13,6 +13,7 @@ TASK_PACKAGES = [
     "monitoring.slo",
     "monitoring.replay",
     "monitoring.triage",
+    "monitoring.reconciliation",
     "monitoring.alerts",
     "monitoring.retention",
 ]

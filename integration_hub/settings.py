@@ -356,6 +356,11 @@ RETENTION_DAYS = {
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1)
 RETENTION_HOUR_UTC = env_int("RETENTION_HOUR_UTC", 3, minimum=0)
 
+# Cross-system reconciliation (monitoring/reconciliation/): how often it looks, and how far
+# back an agreement rule's trigger may lie and still be checked.
+RECONCILIATION_SECONDS = env_int("RECONCILIATION_SECONDS", 30, minimum=5)
+RECONCILIATION_LOOKBACK_HOURS = env_int("RECONCILIATION_LOOKBACK_HOURS", 24, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "integration_hub.heartbeat", "schedule": 30.0},
     "evaluate": {
@@ -382,6 +387,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.send_shift_digests",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    "reconcile": {
+        "task": "monitoring.reconcile",
+        "schedule": float(RECONCILIATION_SECONDS),
+        "options": {"expires": max(RECONCILIATION_SECONDS - 5, 5)},
     },
     "assign-owners": {
         "task": "monitoring.assign_owners",

@@ -176,6 +176,6 @@ def worst_outcomes(slo, plant, window, limit=WORST_SHOWN):
             good=False,
             pending=False,
         )
-        .select_related("transaction__flow", "dead_letter")
+        .select_related("transaction__flow", "dead_letter", "exception")
         .order_by(F("latency").desc(nulls_first=True), "-at")[:limit]
     )

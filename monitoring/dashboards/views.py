@@ -348,6 +348,14 @@ def _worst(outcome, slo, plant):
             what=f"dead letter · {letter.error_class.replace('_', ' ')}",
             error=letter.error_code or letter.error_message,
         )
+    elif outcome.exception_id:
+        exception = outcome.exception
+        item.update(
+            label=exception.correlation_id,
+            url=f"{reverse('reconciliation')}?{urlencode({'plant': plant.code})}",
+            what=f"reconciliation · missing {', '.join(exception.missing)}",
+            error=exception.summary,
+        )
     if outcome.latency is None:
         item["latency"] = "never finished" if slo.kind != SLO.Kind.SUCCESS else "failed"
     return item

@@ -10,6 +10,7 @@ from monitoring.models.alerts import (
     Severity,
     ShiftDigest,
 )
+from monitoring.models.reconciliation import AgreementRule, ReconciliationException
 from monitoring.models.replay import (
     ACTIVE_REPLAY_STATES,
     Replay,
@@ -37,6 +38,7 @@ __all__ = [
     "Alert",
     "AlertChannel",
     "AlertRule",
+    "AgreementRule",
     "AlertTransition",
     "BulkAction",
     "Delivery",
@@ -44,6 +46,7 @@ __all__ = [
     "Outcome",
     "OwnerRule",
     "PayloadEdit",
+    "ReconciliationException",
     "Replay",
     "ReplayAttempt",
     "ReplaySlot",

@@ -17,6 +17,7 @@ class SLO(models.Model):
     class Subject(models.TextChoices):
         TRANSACTIONS = "transactions", "Transactions"
         DEAD_LETTERS = "dead_letters", "Dead letters"
+        RECONCILIATION = "reconciliation", "Reconciliation exceptions"
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
@@ -54,9 +55,9 @@ class SLO(models.Model):
         needs_threshold = self.kind in (self.Kind.LATENCY, self.Kind.AGE)
         if needs_threshold and not (self.threshold_seconds and self.threshold_seconds > 0):
             errors["threshold_seconds"] = f"A {self.kind} SLO needs a positive threshold."
-        if self.subject == self.Subject.DEAD_LETTERS:
+        if self.subject in (self.Subject.DEAD_LETTERS, self.Subject.RECONCILIATION):
             if self.kind != self.Kind.AGE:
-                errors["kind"] = "Dead letters are measured by age."
+                errors["kind"] = f"{self.get_subject_display()} are measured by age."
         elif self.flow_id is None:
             errors["flow"] = "A transaction SLO needs a flow."
         elif self.kind in (self.Kind.LATENCY, self.Kind.AGE):
@@ -115,6 +116,13 @@ class Outcome(models.Model):
     dead_letter = models.ForeignKey(
         DeadLetter, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    exception = models.ForeignKey(
+        "monitoring.ReconciliationException",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
     plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField()
     minute = models.DateTimeField(help_text="`at` truncated to the minute: its rollup row.")
@@ -126,6 +134,7 @@ class Outcome(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["slo", "transaction"], name="uniq_outcome_txn"),
             models.UniqueConstraint(fields=["slo", "dead_letter"], name="uniq_outcome_dl"),
+            models.UniqueConstraint(fields=["slo", "exception"], name="uniq_outcome_exception"),
         ]
         indexes = [
             models.Index(fields=["slo", "plant", "minute"], name="outcome_slo_plant_minute"),
@@ -139,7 +148,7 @@ class Outcome(models.Model):
         ]
 
     def __str__(self):
-        item = self.transaction_id or self.dead_letter_id
+        item = self.transaction_id or self.dead_letter_id or self.exception_id
         return f"{self.slo_id}:{item} {'good' if self.good else 'bad'}"
 
 

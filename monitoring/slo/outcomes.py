@@ -1,4 +1,4 @@
-"""Outcomes: how each transaction or dead letter counts for each SLO, and the rollups over them.
+"""Outcomes: how each transaction, dead letter or reconciliation exception counts for each SLO, and the rollups over them.
 
 An item counts once: when its end is reached (good if within the threshold), or when the
 threshold passes without it (bad). Late events that move a milestone change the outcome, and
@@ -18,8 +18,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integration_hub.calendars import NO_DOWNTIME, Calendar
-from monitoring.models import SLO, HourRollup, Outcome, Rollup, Watermark
+from monitoring.models import (
+    SLO,
+    HourRollup,
+    Outcome,
+    ReconciliationException,
+    Rollup,
+    Watermark,
+)
 from monitoring.slo import histogram, rollups
+from tracing.ingest.correlate import reached_at
 from tracing.models import DeadLetter, Transaction
 
 # Re-read what changed in the last minute too: a batch stamped before the watermark may commit
@@ -69,8 +77,10 @@ def transaction_result(slo, txn, threshold, now, windows=NO_DOWNTIME):
         if txn.completed_at is not None:
             return Result(txn.completed_at, True, None, False)
         return Result(txn.stuck_at, False, None, now < txn.stuck_at)
-    start = _time(txn.milestones.get(slo.start))
-    ends = [_time(txn.milestones[m]) for m in slo.ends if m in txn.milestones]
+    # A fan-out milestone counts when every target system has reached it.
+    fan_out = (slo.flow.fan_out_milestones, slo.flow_targets)
+    start = reached_at(txn, slo.start, *fan_out)
+    ends = [at for at in (reached_at(txn, m, *fan_out) for m in slo.ends) if at is not None]
     return latency_result(start, min(ends) if ends else None, threshold, now, windows)
 
 
@@ -78,31 +88,48 @@ def dead_letter_result(slo, letter, threshold, now, windows=NO_DOWNTIME):
     return latency_result(letter.first_failed_at, letter.closed_at, threshold, now, windows)
 
 
+def exception_result(slo, exception, threshold, now, windows=NO_DOWNTIME):
+    """A reconciliation exception ages from when the first system got the milestone."""
+    return latency_result(exception.since, exception.closed_at, threshold, now, windows)
+
+
+# Item model → (SLO subject, Outcome field, how it counts); transactions are measured by flow.
+SUBJECTS = {
+    DeadLetter: (SLO.Subject.DEAD_LETTERS, "dead_letter", dead_letter_result),
+    ReconciliationException: (SLO.Subject.RECONCILIATION, "exception", exception_result),
+}
+
+
 class SLOSet:
     """The enabled SLOs with their per-plant thresholds, indexed by what they measure."""
 
     def __init__(self):
         self.slos = list(
-            SLO.objects.filter(enabled=True).select_related("flow").prefetch_related("thresholds")
+            SLO.objects.filter(enabled=True)
+            .select_related("flow")
+            .prefetch_related("thresholds", "flow__target_systems")
         )
         self.by_flow = defaultdict(list)
-        self.dead_letter_slos = []
+        self.by_subject = defaultdict(list)
         self.calendar = Calendar.everything()
         for slo in self.slos:
             slo.plant_thresholds = {t.plant_id: t.threshold_seconds for t in slo.thresholds.all()}
-            if slo.subject == SLO.Subject.DEAD_LETTERS:
-                self.dead_letter_slos.append(slo)
-            else:
+            if slo.subject == SLO.Subject.TRANSACTIONS:
+                slo.flow_targets = tuple(s.id for s in slo.flow.target_systems.all())
                 self.by_flow[slo.flow_id].append(slo)
+            else:
+                self.by_subject[slo.subject].append(slo)
 
     @staticmethod
     def threshold(slo, plant_id):
         return slo.plant_thresholds.get(plant_id, slo.threshold_seconds)
 
     def results(self, item, now):
-        """(slo, result) for every SLO that measures this transaction or dead letter."""
-        if isinstance(item, DeadLetter):
-            slos, compute = self.dead_letter_slos, dead_letter_result
+        """(slo, result) for every SLO that measures this transaction, dead letter or
+        reconciliation exception."""
+        if type(item) in SUBJECTS:
+            subject, _, compute = SUBJECTS[type(item)]
+            slos = self.by_subject[subject]
         else:
             slos, compute = self.by_flow.get(item.flow_id, ()), transaction_result
         windows = self.calendar.windows(item.plant_id, item.flow_id)
@@ -117,7 +144,7 @@ def apply_outcomes(items, slo_set, now):
     """Upsert the outcomes of these items; return the (slo, plant, minute) rollups they touch."""
     if not items:
         return set()
-    kind = "dead_letter" if isinstance(items[0], DeadLetter) else "transaction"
+    kind = SUBJECTS[type(items[0])][1] if type(items[0]) in SUBJECTS else "transaction"
     ids = [item.id for item in items]
     existing = {
         (o.slo_id, getattr(o, f"{kind}_id")): o
@@ -217,16 +244,13 @@ def refresh(now=None, *, progress=None):
     since = mark.at - COMMIT_LAG
     slo_set = SLOSet()
     due = Outcome.objects.filter(pending=True, at__lte=now)
-    due_txns = due.filter(transaction__isnull=False).values("transaction_id")
-    due_letters = due.filter(dead_letter__isnull=False).values("dead_letter_id")
     dirty, done = set(), 0
-    sources = [
-        (Transaction, due_txns, list(slo_set.by_flow)),
-        (DeadLetter, due_letters, None),
-    ]
-    for model, due_ids, flows in sources:
-        if model is DeadLetter and not slo_set.dead_letter_slos:
-            continue
+    sources = [(Transaction, "transaction", list(slo_set.by_flow))]
+    for model, (subject, field, _) in SUBJECTS.items():
+        if slo_set.by_subject[subject]:
+            sources.append((model, field, None))
+    for model, field, flows in sources:
+        due_ids = due.filter(**{f"{field}__isnull": False}).values(f"{field}_id")
         items = _changed_items(model, since, due_ids, flows)
         done = _apply_in_batches(items, slo_set, now, dirty, done, progress)
     recompute_rollups(dirty)
@@ -245,6 +269,9 @@ def recompute_span(plant_id, start, end, now=None):
             Q(last_seen__gte=start) | Q(completed_at__isnull=True)
         ),
         DeadLetter.objects.filter(plant_id=plant_id, first_failed_at__lte=end).filter(
+            Q(closed_at__gte=start) | Q(closed_at__isnull=True)
+        ),
+        ReconciliationException.objects.filter(plant_id=plant_id, since__lte=end).filter(
             Q(closed_at__gte=start) | Q(closed_at__isnull=True)
         ),
     ]
