@@ -1,4 +1,5 @@
-"""Outcomes: how each transaction, dead letter or reconciliation exception counts for each SLO, and the rollups over them.
+"""Outcomes: how each transaction, dead letter or reconciliation exception counts for each
+SLO, and the rollups over them.
 
 An item counts once: when its end is reached (good if within the threshold), or when the
 threshold passes without it (bad). Late events that move a milestone change the outcome, and
