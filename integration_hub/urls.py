@@ -25,6 +25,8 @@ urlpatterns = [
     path("", include("monitoring.slo.api.urls")),
     path("", include("monitoring.triage.api.urls")),
     path("", include("monitoring.triage.urls")),
+    path("", include("monitoring.reconciliation.api.urls")),
+    path("", include("monitoring.reconciliation.urls")),
     path("", include("monitoring.alerts.api.urls")),
     path("", include("monitoring.alerts.urls")),
     path("", include("monitoring.metrics.urls")),

@@ -24,6 +24,7 @@ from monitoring.models import (
     AlertRule,
     BulkAction,
     OwnerRule,
+    ReconciliationException,
     Replay,
 )
 from monitoring.replay import requests
@@ -94,6 +95,13 @@ def world(alice, p100, p200):
     )
     Shift.objects.create(plant=p100, name="Secret shift P100", days=[0], start="06:00", end="14:00")
     owner_rule = OwnerRule.objects.create(name="Secret owner rule P100", plant=p100, owner=alice)
+    txn = Transaction.objects.get(correlation_id="PO-SECRET-100")
+    ReconciliationException.objects.create(
+        rule="fan_out:order_release:received", kind="fan_out", plant=p100, flow=txn.flow,
+        transaction=txn, correlation_id=txn.correlation_id, business_keys=keys,
+        milestone="received", reached=["MES"], missing=["WMS"], since=long_ago,
+        summary="Order SECRET-ORDER-100: received reached MES, never WMS",
+    )  # fmt: skip
     return {
         "owner_rule": owner_rule,
         "downtime": downtime,
@@ -164,6 +172,9 @@ def snapshot(world):
         "people": sorted(get_user_model().objects.values_list("username", "is_active")),
         "roles": sorted(get_user_model().objects.values_list("username", "groups__name")),
         "owner_rules": sorted(OwnerRule.objects.values_list("id", "name", "owner", "enabled")),
+        "exceptions": sorted(
+            ReconciliationException.objects.values_list("id", "state", "assignee", "missing")
+        ),
         "calendar": (
             sorted(Downtime.objects.values_list("id", "start", "end", "reason")),
             sorted(Shift.objects.values_list("id", "name", "start", "end")),

@@ -25,7 +25,9 @@ class OwnerRuleSerializer(serializers.ModelSerializer):
         slug_field="username", queryset=get_user_model().objects.filter(is_active=True)
     )
     error_class = serializers.ChoiceField(
-        choices=[("", "any"), *((c, c) for c in ERROR_CLASSES)], required=False, default=""
+        choices=[("", "any"), *((c, c) for c in (*ERROR_CLASSES, "reconciliation"))],
+        required=False,
+        default="",
     )
 
     class Meta:

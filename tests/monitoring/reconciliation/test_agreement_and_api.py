@@ -1,0 +1,170 @@
+"""Agreement rules across flows that share a business key, and the list of exceptions (page and
+GET /api/v1/reconciliation) with each plant's exceptions its own."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitoring.models import AgreementRule, ReconciliationException
+from monitoring.reconciliation.run import reconcile
+from tests.events import event
+from tracing.ingest.pipeline import ingest_events
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def send(*events, now=T0 + timedelta(minutes=30)):
+    result = ingest_events(list(events), now=now)
+    assert not result.rejected, result.rejected
+
+
+def qh(step, source, target, minutes, lot="L-7", plant="P100", nc="NC-7"):
+    return event(
+        step,
+        flow="quality_hold",
+        correlation_id=nc,
+        source=source,
+        target=target,
+        plant=plant,
+        at=T0 + timedelta(minutes=minutes),
+        business_keys={"lot": lot},
+    )
+
+
+def released_in_qms_only(lot="L-7", plant="P100", nc="NC-7"):
+    """Hold applied, propagated everywhere, released in QMS at +10 min; WMS never told."""
+    send(
+        qh("hold_applied", "QMS", "ERP", 0, lot, plant, nc),
+        *(qh("hold_propagated", "MW", t, 1, lot, plant, nc) for t in ("ERP", "MES", "WMS")),
+        qh("released", "QMS", "ERP", 10, lot, plant, nc),
+    )
+
+
+def test_a_lot_released_in_qms_and_still_blocked_in_wms_after_15_min(p100):
+    released_in_qms_only()
+    assert reconcile(T0 + timedelta(minutes=24, seconds=59)).opened == []  # 10 + 15 = 25
+    (exception,) = reconcile(T0 + timedelta(minutes=25)).opened
+    assert exception.rule == "lot-release-reaches-wms"
+    assert exception.kind == "agreement"
+    assert exception.since == T0 + timedelta(minutes=10)
+    assert exception.missing == ["WMS"]
+    assert exception.states == {"QMS": "released", "WMS": "hold_propagated"}
+    assert exception.summary == (
+        "Lot L-7: released in QMS, WMS still at hold_propagated after 15 min "
+        "(A lot released in QMS is not still blocked in WMS)"
+    )
+    send(qh("released", "MW", "WMS", 31), now=T0 + timedelta(minutes=40))
+    (closed,) = reconcile(T0 + timedelta(minutes=41)).closed
+    assert closed.id == exception.id
+    assert ReconciliationException.objects.get().state == "closed"
+
+
+def test_a_rule_across_flows_is_met_by_another_transaction_with_the_same_key(p100):
+    """Shipped order 4711 without a goods receipt posted in ERP: an exception for 30 min."""
+
+    def flow_event(flow, step, source, target, minutes, correlation):
+        return event(
+            step, flow=flow, correlation_id=correlation, source=source, target=target,
+            at=T0 + timedelta(minutes=minutes), business_keys={"order": "4711"},
+        )  # fmt: skip
+
+    send(flow_event("shipment_confirmation", "shipped", "WMS", "ERP", 0, "DLV-1"))
+    (exception,) = reconcile(T0 + timedelta(minutes=30)).opened
+    assert exception.rule == "shipped-order-has-goods-receipt"
+    assert exception.states == {"WMS": "shipped", "ERP": "nothing"}
+    send(flow_event("goods_receipt", "posted", "ERP", "WMS", 35, "GR-4711-1"))
+    assert [e.id for e in reconcile(T0 + timedelta(minutes=36)).closed] == [exception.id]
+
+
+def test_a_disabled_rule_and_another_plants_key_do_not_count(p100, p200):
+    AgreementRule.objects.exclude(slug="shipped-order-has-goods-receipt").update(enabled=False)
+
+    def shipped(plant, correlation):
+        return event(
+            "shipped", flow="shipment_confirmation", correlation_id=correlation, source="WMS",
+            target="ERP", plant=plant, at=T0, business_keys={"order": "4711"},
+        )  # fmt: skip
+
+    send(shipped("P100", "DLV-1"))
+    # P200's goods receipt for its own order 4711 does not satisfy P100's shipment.
+    send(
+        event(
+            "posted",
+            flow="goods_receipt",
+            correlation_id="GR-4711-1",
+            source="ERP",
+            target="WMS",
+            plant="P200",
+            at=T0,
+            business_keys={"order": "4711"},
+        )  # fmt: skip
+    )
+    opened = reconcile(T0 + timedelta(hours=1)).opened
+    assert [(e.plant.code, e.rule) for e in opened] == [("P100", "shipped-order-has-goods-receipt")]
+
+
+@pytest.fixture
+def exceptions(p100, p200):
+    released_in_qms_only("L-100", "P100", "NC-100")
+    released_in_qms_only("L-200", "P200", "NC-200")
+    return reconcile(T0 + timedelta(hours=1)).opened
+
+
+def test_the_api_lists_a_plants_open_exceptions_with_every_field(exceptions, supervisor_api):
+    response = supervisor_api.get("/api/v1/reconciliation", {"plant": "P100", "state": "open"})
+    assert response.status_code == 200
+    (item,) = response.json()["results"]
+    assert {k: item[k] for k in ("rule", "flow", "correlation_id", "missing", "state")} == {
+        "rule": "lot-release-reaches-wms",
+        "flow": "quality_hold",
+        "correlation_id": "NC-100",
+        "missing": ["WMS"],
+        "state": "open",
+    }
+    assert item["business_keys"] == {"lot": "L-100"}
+    assert item["since"] == (T0 + timedelta(minutes=10)).isoformat()
+    assert item["states"] == {"QMS": "released", "WMS": "hold_propagated"}
+    assert item["transaction_url"] == "/transactions/quality_hold/NC-100/?plant=P100"
+
+
+def test_another_plants_supervisor_sees_none_of_p100(exceptions, p200_supervisor_api):
+    everything = p200_supervisor_api.get("/api/v1/reconciliation").json()["results"]
+    assert [i["correlation_id"] for i in everything] == ["NC-200"]
+    response = p200_supervisor_api.get("/api/v1/reconciliation", {"plant": "P100"})
+    assert response.status_code == 403
+    assert "NC-100" not in response.content.decode()
+
+
+def test_bad_filters_name_the_field(exceptions, supervisor_api):
+    response = supervisor_api.get("/api/v1/reconciliation", {"state": "pending", "plant": "P9"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "state": ["'pending' is not a state; valid: open, closed, all."],
+        "plant": ["Unknown plant 'P9'."],
+    }
+
+
+def test_closed_ones_show_with_state_closed_or_all(exceptions, supervisor_api):
+    send(qh("released", "MW", "WMS", 70, "L-100", "P100", "NC-100"), now=T0 + timedelta(hours=2))
+    reconcile(T0 + timedelta(hours=2))
+
+    def listed(state):
+        response = supervisor_api.get("/api/v1/reconciliation", {"state": state})
+        return sorted((i["correlation_id"], i["state"]) for i in response.json()["results"])
+
+    assert listed("open") == [("NC-200", "open")]
+    assert listed("closed") == [("NC-100", "closed")]
+    assert listed("all") == [("NC-100", "closed"), ("NC-200", "open")]
+
+
+def test_the_page_shows_what_disagrees_with_a_link_to_the_transaction(exceptions, client, bob):
+    client.force_login(bob)
+    page = client.get("/reconciliation/", {"plant": "P100"}).content.decode()
+    assert "Lot L-100: released in QMS, WMS still at hold_propagated after 15 min" in page
+    assert 'href="/transactions/quality_hold/NC-100/?plant=P100"' in page
+    assert "NC-200" not in page
+    bad = client.get("/reconciliation/", {"state": "pending"})
+    assert bad.status_code == 400
+    assert "&#x27;pending&#x27; is not a state" in bad.content.decode()
