@@ -7,7 +7,7 @@ from django.db.models import Count, Max, Min, Q
 
 from integration_hub.calendars import NO_DOWNTIME, Calendar, shift_at
 from integration_hub.models import Flow, Plant, System
-from monitoring.models import AlertRule, SLOStatus
+from monitoring.models import AlertRule, ReconciliationException, SLOStatus
 from monitoring.slo.figures import PAGE_RULES, TICKET_RULES
 from tracing.models import DeadLetter, TraceEvent, Transaction, TransactionState
 
@@ -139,31 +139,38 @@ def stuck_conditions(rule, now, ctx):
     return conditions
 
 
-def open_dead_letter_conditions(rule, now, ctx):
-    """Per plant: open dead letters above N."""
-    rows = (
-        _scoped(DeadLetter.objects.exclude(state__in=DeadLetter.CLOSED_STATES), rule)
-        .values("plant_id")
-        .annotate(count=Count("id"), since=Min("created_at"))
-        .order_by()
-    )
+def _open_above(rule, ctx, qs, since, noun):
+    """Per plant: open items above N."""
+    rows = _scoped(qs, rule).values("plant_id").annotate(count=Count("id"), since=Min(since))
     return [
         Condition(
             key=dedupe_key(rule, row["plant_id"], rule.flow_id),
             summary=(
-                f"{row['count']} open dead letters at {ctx.plant_code(row['plant_id'])}"
+                f"{row['count']} {noun} at {ctx.plant_code(row['plant_id'])}"
                 + (f" in {ctx.flow_code(rule.flow_id)}" if rule.flow_id else "")
             ),
             value=row["count"],
             threshold=rule.threshold_count,
-            unit="open dead letters",
+            unit=noun,
             since=row["since"],
             plant_id=row["plant_id"],
             flow_id=rule.flow_id,
         )
-        for row in rows
+        for row in rows.order_by()
         if row["count"] > rule.threshold_count
     ]
+
+
+def open_dead_letter_conditions(rule, now, ctx):
+    """Per plant: open dead letters above N."""
+    qs = DeadLetter.objects.exclude(state__in=DeadLetter.CLOSED_STATES)
+    return _open_above(rule, ctx, qs, "created_at", "open dead letters")
+
+
+def reconciliation_conditions(rule, now, ctx):
+    """Per plant: open reconciliation exceptions (systems that disagree) above N."""
+    qs = ReconciliationException.objects.open()
+    return _open_above(rule, ctx, qs, "since", "open reconciliation exceptions")
 
 
 def new_group_conditions(rule, now, ctx):
@@ -338,6 +345,7 @@ CONDITIONS = {
     Kind.DEAD_LETTERS_OPEN: open_dead_letter_conditions,
     Kind.DEAD_LETTER_NEW_GROUP: new_group_conditions,
     Kind.DEAD_LETTER_GROWTH: growth_conditions,
+    Kind.RECONCILIATION: reconciliation_conditions,
 }
 
 

@@ -1,6 +1,7 @@
 """Shift handover: when a plant's shift ends, one email to the plant's email channels with what
-is open (dead letters by cause, stuck transactions), what changed during the shift, and the SLO
-status with its reason, each with a link. Sent once per plant and shift end (a ShiftDigest row).
+is open (dead letters by cause, stuck transactions, reconciliation exceptions), what changed
+during the shift, and the SLO status with its reason, each with a link. Sent once per plant
+and shift end (a ShiftDigest row).
 """
 
 import logging
@@ -15,7 +16,13 @@ from django.utils import timezone
 from integration_hub.calendars import shifts_ended
 from integration_hub.models import Plant
 from monitoring.alerts.channels.links import base_url
-from monitoring.models import Alert, AlertChannel, ShiftDigest, SLOStatus
+from monitoring.models import (
+    Alert,
+    AlertChannel,
+    ReconciliationException,
+    ShiftDigest,
+    SLOStatus,
+)
 from tracing.models import DeadLetter, Transaction, TransactionState
 
 log = logging.getLogger(__name__)
@@ -48,7 +55,12 @@ def handover(plant, begins, ends):
         .order_by("-count")
     )
     statuses = SLOStatus.objects.filter(plant=plant, slo__enabled=True).select_related("slo")
+    exceptions = ReconciliationException.objects.filter(plant=plant)
     return {
+        "exceptions": list(exceptions.open().order_by("since")[:10]),
+        "exceptions_total": exceptions.open().count(),
+        "exceptions_opened": exceptions.filter(opened_at__gt=begins, opened_at__lte=ends).count(),
+        "exceptions_closed": exceptions.filter(closed_at__gt=begins, closed_at__lte=ends).count(),
         "plant": plant,
         "base": base_url(),
         "causes": list(causes),

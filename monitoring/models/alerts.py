@@ -32,6 +32,7 @@ class AlertRule(models.Model):
         DEAD_LETTERS_OPEN = "dead_letters_open", "Open dead letters above N"
         DEAD_LETTER_GROWTH = "dead_letter_growth", "Dead-letter group grows"
         SILENCE = "silence", "System silent"
+        RECONCILIATION = "reconciliation", "Reconciliation exceptions above N"
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -92,7 +93,11 @@ class AlertRule(models.Model):
                 errors["system"] = "A silence rule names the system that should keep reporting."
             if not self.threshold_seconds:
                 errors["threshold_seconds"] = "How long without an event counts as silent."
-        elif kind in (self.Kind.DEAD_LETTERS_OPEN, self.Kind.DEAD_LETTER_GROWTH):
+        elif kind in (
+            self.Kind.DEAD_LETTERS_OPEN,
+            self.Kind.DEAD_LETTER_GROWTH,
+            self.Kind.RECONCILIATION,
+        ):
             if self.threshold_count is None:
                 errors["threshold_count"] = "N: fires when the count is above this."
             if kind == self.Kind.DEAD_LETTER_GROWTH and not self.threshold_seconds:

@@ -9,11 +9,13 @@ Two kinds of exception:
 """
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from integration_hub.models import Flow, Plant, PlantScopedQuerySet, System
@@ -136,6 +138,10 @@ class ReconciliationException(models.Model):
 
     def __str__(self):
         return f"{self.rule} {self.correlation_id} ({self.state})"
+
+    def get_absolute_url(self):
+        query = urlencode({"plant": self.plant.code, "flow": self.flow.code, "state": self.state})
+        return f"{reverse('reconciliation')}?{query}"
 
     @property
     def target_id(self):

@@ -40,6 +40,9 @@ def cause(alert):
         return "Open the stuck transactions", url
     if kind in SLO_KINDS and plant and alert.subject:
         return "Open the SLO", _url(f"/plants/{plant}/slos/{alert.subject}/")
+    if kind == AlertRule.Kind.RECONCILIATION:
+        url = _url("/reconciliation/", plant=plant, flow=flow, state="open")
+        return "Open the reconciliation exceptions", url
     if kind == AlertRule.Kind.SILENCE and alert.system:
         url = _url("/transactions/", plant=plant, system=alert.system.code)
         return f"Open {alert.system.code}'s latest transactions", url
