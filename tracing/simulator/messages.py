@@ -88,7 +88,9 @@ class FlowMessages:
                 order.plant, component.material, component.unit, "0001", lot, quantity
             )
         t += self._hop(self._posting_delay())
-        self._post(tx, t, fault, "ERP", "MES", payload, error=error)
+        posted = self._post(tx, t, fault, "ERP", "MES", payload, error=error)
+        if posted is not None:  # WMS books the stock out too: consumption fans out to both
+            tx.hop(posted + self._hop(self.rng.uniform(2, 30)), "posted", "WMS", "MES")
         self._emit(tx, fault)
 
     def _confirmation(self, order, t, operation, produced, scrap, final):
@@ -176,6 +178,8 @@ class FlowMessages:
             ("MES", {"lot_status": "HOLD"}),
             ("WMS", {"wms_lock": "QI"}),
         ):
+            if target == "WMS" and fault == "propagation_lost":
+                continue  # middleware dropped it: a reconciliation exception after 15 min
             tx.hop(t + self._hop(rng.uniform(5, 60)), "hold_propagated", "MW", target, attrs=attrs)
         if fault == "never_released":
             self._emit(tx, fault)
@@ -184,6 +188,8 @@ class FlowMessages:
         scrapped = rng.random() < SCRAP_SHARE
         decision = "scrapped" if scrapped else "released"
         tx.hop(t, decision, "QMS", "ERP", attrs={"usage_decision": "R" if scrapped else "A"})
+        if fault != "release_lost":  # else WMS keeps the lot blocked: an agreement rule fires
+            tx.hop(t + self._hop(rng.uniform(5, 60)), decision, "MW", "WMS")
         self._emit(tx, fault)
         return None if scrapped else t
 

@@ -115,7 +115,7 @@ FAULTS = {
     "material_consumption": ("business_rule", "transient", *DELIVERY_FAULTS),
     "production_confirmation": ("transient", *DELIVERY_FAULTS),
     "goods_receipt": ("transient", *DELIVERY_FAULTS),
-    "quality_hold": ("never_released", *DELIVERY_FAULTS),
+    "quality_hold": ("never_released", "propagation_lost", "release_lost", *DELIVERY_FAULTS),
     "shipment_confirmation": ("schema", "transient", *DELIVERY_FAULTS),
     "inventory_movement": ("business_rule", "transient", *DELIVERY_FAULTS),
 }

@@ -13,7 +13,9 @@ RULES = [
     {"name": "SLO slow burn (ticket)", "kind": "slo_slow_burn", "severity": "warning"},
     {"name": "Transactions stuck", "kind": "stuck", "severity": "warning", "threshold_count": 5},
     {"name": "New dead-letter group", "kind": "dead_letter_new_group", "severity": "warning"},
-]
+    {"name": "Systems disagree", "kind": "reconciliation", "severity": "warning",
+     "threshold_count": 0},
+]  # fmt: skip
 
 
 class Command(BaseCommand):

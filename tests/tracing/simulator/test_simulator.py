@@ -154,6 +154,31 @@ def test_faults_appear_with_a_fault_rate(milestones):
     ]
     assert never_acked
     assert [k for k, s in steps.items() if k[0] == "quality_hold" and len(s) == 2]
+    # Reconciliation faults: a hold that never reached WMS, a release WMS never heard of.
+    reached = {k: {(e["step"], e.get("target")) for e in tx} for k, tx in txs.items()}
+    holds = {k: r for k, r in reached.items() if k[0] == "quality_hold"}
+    assert [
+        k for k, r in holds.items()
+        if {("hold_propagated", "ERP"), ("hold_propagated", "MES")} <= r
+        and ("hold_propagated", "WMS") not in r
+    ]  # fmt: skip
+    assert [
+        k for k, r in holds.items() if ("released", "ERP") in r and ("released", "WMS") not in r
+    ]
+
+
+def test_without_faults_every_fan_out_reaches_every_target():
+    txs = transactions(simulate(60, fault_rate=0))
+    systems = defaultdict(set)
+    for (flow, correlation), tx_events in txs.items():
+        for e in tx_events:
+            systems[flow, correlation, e["step"]] |= {e["source"], e.get("target")}
+    consumptions = [k for k in systems if k[0] == "material_consumption" and k[2] == "posted"]
+    assert consumptions and all({"ERP", "WMS"} <= systems[k] for k in consumptions)
+    holds = [k for k in systems if k[0] == "quality_hold" and k[2] == "hold_propagated"]
+    assert holds and all({"ERP", "MES", "WMS"} <= systems[k] for k in holds)
+    decisions = [k for k in systems if k[0] == "quality_hold" and k[2] in ("released", "scrapped")]
+    assert decisions and all({"QMS", "WMS"} <= systems[k] for k in decisions)
 
 
 def test_a_retried_posting_is_posted_later(milestones):
