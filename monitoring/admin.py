@@ -5,12 +5,14 @@ from monitoring.alerts.channels.webhook import new_secret
 from monitoring.alerts.delivery import queue_test_delivery
 from monitoring.models import (
     SLO,
+    AgreementRule,
     Alert,
     AlertChannel,
     AlertRule,
     AlertTransition,
     Delivery,
     OwnerRule,
+    ReconciliationException,
     SLOStatus,
     SLOThreshold,
     StuckSummary,
@@ -173,3 +175,25 @@ class OwnerRuleAdmin(admin.ModelAdmin):
     list_display = ["name", "plant", "flow", "error_class", "target", "owner", "enabled"]
     list_filter = ["enabled", "plant", "flow", "error_class"]
     autocomplete_fields = ["owner"]
+
+
+@admin.register(AgreementRule)
+class AgreementRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "slug", "key", "when_flow", "when_milestone", "when_system", "then_flow",
+        "then_milestone", "then_system", "within", "plant", "enabled",
+    ]  # fmt: skip
+    list_filter = ["enabled", "when_flow", "then_flow", "plant"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(ReconciliationException)
+class ReconciliationExceptionAdmin(admin.ModelAdmin):
+    list_display = ["summary", "plant", "rule", "state", "since", "closed_at", "assignee"]
+    list_filter = ["state", "kind", "plant", "flow"]
+    search_fields = ["correlation_id", "summary", "rule"]
+    readonly_fields = [
+        "rule", "kind", "agreement", "plant", "flow", "transaction", "correlation_id",
+        "business_keys", "milestone", "reached", "missing", "states", "summary", "since",
+        "state", "opened_at", "closed_at", "closed_by_event", "updated_at",
+    ]  # fmt: skip
