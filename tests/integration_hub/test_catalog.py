@@ -172,3 +172,33 @@ def test_system_aliases_are_edited_in_the_system_admin(client, alice):
     duplicate = SystemAlias(system=System.objects.get(code="ERP"), alias="mes-adapter")
     with pytest.raises(ValidationError):
         duplicate.full_clean()
+
+
+def test_a_flow_names_its_fan_out_milestones_and_tolerance(admin_api):
+    seeded = admin_api.get("/api/v1/flows/quality_hold").json()
+    assert (seeded["fan_out_milestones"], seeded["reconcile_after_seconds"]) == (
+        ["hold_propagated"],
+        900,
+    )
+    bad = admin_api.patch(
+        "/api/v1/flows/order_release", {"fan_out_milestones": ["shipped"]}, format="json"
+    )
+    assert bad.status_code == 400
+    assert bad.json() == {"fan_out_milestones": ["Not milestones of this flow: shipped."]}
+    assert Flow.objects.get(code="order_release").fan_out_milestones == []
+    good = admin_api.patch(
+        "/api/v1/flows/order_release",
+        {"fan_out_milestones": ["received"], "reconcile_after_seconds": 120},
+        format="json",
+    )
+    assert good.status_code == 200, good.content
+    flow = Flow.objects.get(code="order_release")
+    assert (flow.fan_out_milestones, flow.reconcile_after.total_seconds()) == (["received"], 120)
+
+
+def test_admin_pages_show_reconciliation(client, alice):
+    client.force_login(alice)
+    for model in ("agreementrule", "reconciliationexception"):
+        assert client.get(f"/admin/monitoring/{model}/?q=a").status_code == 200
+    rules = client.get("/admin/monitoring/agreementrule/").content.decode()
+    assert "A lot released in QMS is not still blocked in WMS" in rules

@@ -168,3 +168,17 @@ def test_the_page_shows_what_disagrees_with_a_link_to_the_transaction(exceptions
     bad = client.get("/reconciliation/", {"state": "pending"})
     assert bad.status_code == 400
     assert "&#x27;pending&#x27; is not a state" in bad.content.decode()
+
+
+def test_an_agreement_rule_names_a_milestone_its_flow_does_not_have(db):
+    from django.core.exceptions import ValidationError
+
+    rule = AgreementRule.objects.get(slug="lot-release-reaches-wms")
+    rule.then_milestone = "unblocked"
+    with pytest.raises(ValidationError) as error:
+        rule.full_clean()
+    assert error.value.message_dict == {
+        "then_milestone": [
+            "Not a milestone of quality_hold: hold_applied, hold_propagated, released, scrapped."
+        ]
+    }
