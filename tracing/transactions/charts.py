@@ -6,6 +6,7 @@ from html import escape
 
 import plotly.graph_objects as go
 
+from tracing.ingest import correlate
 from tracing.models import EventStatus
 
 # Status colours match static/css/hub.css; both palettes are legible on a transparent background.
@@ -59,17 +60,25 @@ def _time(value):
 
 def milestone_progress(txn):
     """Each milestone of the flow in order: when it was first reached and the time since the
-    previous reached milestone."""
+    previous reached milestone. A fan-out milestone is reached when every target system has
+    it, and lists each target with the time it got it (None: still missing)."""
+    flow = txn.flow
+    targets = sorted(flow.target_systems.all(), key=lambda s: s.code)
+    target_ids = tuple(s.id for s in targets)
     progress, previous = [], None
-    for name in txn.flow.milestones:
-        reached_at = _time(txn.milestones.get(name))
+    for name in flow.milestones:
+        reached_at = correlate.reached_at(txn, name, flow.fan_out_milestones, target_ids)
         step = {
             "name": name,
             "reached_at": reached_at,
-            "completes": name in txn.flow.completing_milestones,
+            "completes": name in flow.completing_milestones,
             "previous": None,
             "since_previous": None,
+            "targets": [],
         }
+        if name in flow.fan_out_milestones and targets:
+            got = correlate.targets_reached(txn, name, target_ids)
+            step["targets"] = [(s.code, got.get(s.id)) for s in targets]
         if reached_at is not None:
             if previous is not None:
                 step["previous"] = previous["name"]

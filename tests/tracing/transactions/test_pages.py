@@ -322,3 +322,30 @@ def test_anonymous_visitors_are_sent_to_log_in(client, samples):
 )
 def test_format_duration(seconds, text):
     assert charts.format_duration(timedelta(seconds=seconds)) == text
+
+
+def test_a_fan_out_milestone_shows_each_target_and_which_is_missing(client, alice, p100):
+    at = datetime.now(UTC) - timedelta(minutes=30)
+
+    def hop(step, source, target, seconds):
+        return event(
+            step, flow="quality_hold", correlation_id="NC-5", source=source, target=target,
+            at=at + timedelta(seconds=seconds), business_keys={"lot": "L-5"},
+        )  # fmt: skip
+
+    result = ingest_events(
+        [
+            hop("hold_applied", "QMS", "ERP", 0),
+            hop("hold_propagated", "MW", "ERP", 20),
+            hop("hold_propagated", "MW", "MES", 40),
+        ]
+    )
+    assert result.accepted == 3, result.rejected
+    client.force_login(alice)
+    html = client.get(detail_url("quality_hold", "NC-5")).content.decode()
+    section = html[html.index('id="milestones-h"') : html.index('id="timeline-h"')]
+    propagated = section[section.index("hold_propagated") :]
+    propagated = propagated[: propagated.index("</li>")]
+    assert "not yet reached" in propagated  # ERP and MES have it, WMS does not
+    assert "ERP ✓" in propagated and "MES ✓" in propagated
+    assert '<span class="badge status-failed">WMS missing</span>' in propagated
