@@ -19,7 +19,7 @@ def reconciliation(request):
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     context = {
         "page": page,
-        "rows": [{**exception_data(e), "since_at": e.since} for e in page],
+        "rows": [{**exception_data(e), "since_at": e.since, "tz": e.plant.tzinfo} for e in page],
         "values": values,
         "errors": errors,
         "plants": Plant.objects.for_user(request.user),

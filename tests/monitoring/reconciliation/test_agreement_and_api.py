@@ -164,6 +164,7 @@ def test_the_page_shows_what_disagrees_with_a_link_to_the_transaction(exceptions
     page = client.get("/reconciliation/", {"plant": "P100"}).content.decode()
     assert "Lot L-100: released in QMS, WMS still at hold_propagated after 15 min" in page
     assert 'href="/transactions/quality_hold/NC-100/?plant=P100"' in page
+    assert "2026-12-01 09:10 CET" in page  # since, in the plant's zone
     assert "NC-200" not in page
     bad = client.get("/reconciliation/", {"state": "pending"})
     assert bad.status_code == 400
