@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(PY) manage.py ensure_demo_calendar
 	$(PY) manage.py ensure_demo_alerts
 	$(PY) manage.py ensure_demo_replay_endpoints
+	$(PY) manage.py ensure_demo_reconciliation
 	$(PY) manage.py rundemo
 
 test: export DEBUG ?= 1

@@ -371,3 +371,20 @@ def test_the_command_sends_n_journeys_with_a_new_key_and_plants(db, stub_api, ca
     assert all(occurred(e) <= now for e in sent)
     assert len({e["correlation_id"] for e in sent if e["flow"] == "order_release"}) == 3
     assert f"done: sent {len(sent)} events" in capsys.readouterr().out
+
+
+def test_the_demo_history_loses_a_hold_and_a_release_on_the_way_to_wms():
+    """make demo's history burst (rundemo.HISTORY) shows both kinds of reconciliation."""
+    from integration_hub.management.commands.rundemo import HISTORY
+
+    options = dict(zip(HISTORY[::2], HISTORY[1::2], strict=True))
+    sim = Simulator(["P100", "P200"], int(options["--seed"]), float(options["--fault-rate"]), 60.0)
+    orders = int(options["--once"])
+    sim.backdate(orders)
+    holds = defaultdict(set)
+    for _, e in sim.events(orders):
+        if e["flow"] == "quality_hold":
+            holds[e["correlation_id"]].add((e["step"], e.get("target")))
+    propagated = [s for s in holds.values() if ("hold_propagated", "ERP") in s]
+    assert [s for s in propagated if ("hold_propagated", "WMS") not in s]
+    assert [s for s in holds.values() if ("released", "ERP") in s and ("released", "WMS") not in s]
