@@ -9,6 +9,7 @@ Two kinds of exception:
 """
 
 from datetime import timedelta
+from functools import cached_property
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -148,7 +149,7 @@ class ReconciliationException(models.Model):
         """The first missing system, for owner rules by target system."""
         return self.missing_ids[0] if self.missing_ids else None
 
-    @property
+    @cached_property
     def missing_ids(self):
         codes = dict(System.objects.values_list("code", "id"))
         return [codes[c] for c in self.missing if c in codes]

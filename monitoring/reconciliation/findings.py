@@ -16,6 +16,11 @@ from monitoring.models import AgreementRule
 from tracing.ingest.correlate import targets_reached
 from tracing.models import BusinessKey, Transaction
 
+# What reconciliation reads of a transaction (not the error, counts or stuck deadline).
+READ = (
+    "id", "plant_id", "flow_id", "correlation_id", "business_keys", "milestones",
+    "milestone_systems", "partial_since",
+)  # fmt: skip
 # Business keys that name a transaction to a person, most telling first.
 KEY_ORDER = ("lot", "order", "shipment", "handling_unit", "serial", "material")
 
@@ -134,11 +139,13 @@ def agreement_findings(rule, now, calendar, codes, also=()):
     lookback = timedelta(hours=settings.RECONCILIATION_LOOKBACK_HOURS)
     rows = Transaction.objects.filter(
         flow_id=rule.when_flow_id, last_seen__gte=now - rule.within - lookback
-    )
+    ).only(*READ)
     if rule.plant_id:
         rows = rows.filter(plant_id=rule.plant_id)
     txns = {t.id: t for t in rows}
-    txns.update({t.id: t for t in Transaction.objects.filter(id__in=set(also) - set(txns))})
+    txns.update(
+        {t.id: t for t in Transaction.objects.filter(id__in=set(also) - set(txns)).only(*READ)}
+    )
     due = []
     for txn in txns.values():
         start = reached_at(txn, rule.when_milestone, rule.when_system_id)
@@ -168,12 +175,16 @@ def _expected(rule, due):
     values = sorted({value for _, _, value in due})
     by_value = {}
     for start in range(0, len(values), 1000):
-        keys = BusinessKey.objects.filter(
-            name=rule.key,
-            value__in=values[start : start + 1000],
-            transaction__flow_id=rule.then_flow_id,
-            transaction__plant_id__in={txn.plant_id for txn, _, _ in due},
-        ).select_related("transaction")
+        keys = (
+            BusinessKey.objects.filter(
+                name=rule.key,
+                value__in=values[start : start + 1000],
+                transaction__flow_id=rule.then_flow_id,
+                transaction__plant_id__in={txn.plant_id for txn, _, _ in due},
+            )
+            .select_related("transaction")
+            .only("value", *(f"transaction__{name}" for name in READ))
+        )
         for key in keys:
             by_value.setdefault((key.transaction.plant_id, key.value), []).append(key.transaction)
     return by_value

@@ -144,3 +144,15 @@ def test_the_default_slo_counts_how_long_an_exception_stayed_open(p100):
     outcome.refresh_from_db()
     # Closed at +52 min, open 51 min 40 s: good.
     assert (outcome.pending, outcome.good, outcome.latency) == (False, True, 52 * 60 - 20)
+
+
+def test_the_slo_page_lists_a_late_exception_among_the_worst(p100, client, alice):
+    hold_without_wms()
+    outcomes.refresh(T0 + timedelta(hours=2))  # still open past the hour: counted bad
+    client.force_login(alice)
+    window = {"range": "custom", "from": "2026-11-23T08:00", "to": "2026-11-23T14:00"}
+    page = client.get("/plants/P100/slos/reconciliation-exceptions/", window)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Systems in agreement" in html
+    assert "reconciliation · missing WMS" in html
