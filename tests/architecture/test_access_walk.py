@@ -19,6 +19,7 @@ from integration_hub.models import ApiKey, Downtime, PlantMembership, Shift, Sys
 from monitoring.alerts.lifecycle import evaluate_alerts
 from monitoring.models import (
     SLO,
+    AgreementRule,
     Alert,
     AlertChannel,
     AlertRule,
@@ -102,7 +103,13 @@ def world(alice, p100, p200):
         milestone="received", reached=["MES"], missing=["WMS"], since=long_ago,
         summary="Order SECRET-ORDER-100: received reached MES, never WMS",
     )  # fmt: skip
+    agreement_rule = AgreementRule.objects.create(
+        slug="secret-rule-p100", name="Secret rule P100 agreement", plant=p100, key="order",
+        when_flow=txn.flow, when_milestone="released", then_flow=txn.flow,
+        then_milestone="acknowledged",
+    )  # fmt: skip
     return {
+        "agreement_rule": agreement_rule,
         "owner_rule": owner_rule,
         "downtime": downtime,
         "key": key,
@@ -147,6 +154,7 @@ def kwargs_for(name, world):
         "api-downtimes": {"code": "P100"},
         "api-downtime": {"code": "P100", "pk": world["downtime"].pk},
         "api-owner-rule": {"pk": world["owner_rule"].pk},
+        "api-agreement-rule": {"pk": world["agreement_rule"].pk},
     }
     if name == "api-dead-letter-action":
         actions = ("replay", "discard", "resolve", "assign", "notes", "preview")
@@ -172,6 +180,9 @@ def snapshot(world):
         "people": sorted(get_user_model().objects.values_list("username", "is_active")),
         "roles": sorted(get_user_model().objects.values_list("username", "groups__name")),
         "owner_rules": sorted(OwnerRule.objects.values_list("id", "name", "owner", "enabled")),
+        "agreement_rules": sorted(
+            AgreementRule.objects.values_list("id", "name", "within", "enabled", "then_milestone")
+        ),
         "exceptions": sorted(
             ReconciliationException.objects.values_list("id", "state", "assignee", "missing")
         ),

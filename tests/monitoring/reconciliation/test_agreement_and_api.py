@@ -183,3 +183,37 @@ def test_an_agreement_rule_names_a_milestone_its_flow_does_not_have(db):
             "Not a milestone of quality_hold: hold_applied, hold_propagated, released, scrapped."
         ]
     }
+
+
+def test_admins_add_agreement_rules_by_api_and_bad_ones_name_the_field(admin_api, supervisor_api):
+    body = {
+        "slug": "gr-reaches-wms",
+        "name": "A goods receipt posted in ERP is received in WMS",
+        "key": "order",
+        "when_flow": "goods_receipt",
+        "when_milestone": "posted",
+        "when_system": "ERP",
+        "then_flow": "goods_receipt",
+        "then_milestone": "booked",
+        "then_system": "WMS",
+        "within_seconds": 600,
+    }
+    bad = admin_api.post("/api/v1/agreement-rules", body, format="json")
+    assert bad.status_code == 400
+    assert bad.json() == {
+        "then_milestone": ["Not a milestone of goods_receipt: completed, received, posted."]
+    }
+    assert not AgreementRule.objects.filter(slug="gr-reaches-wms").exists()
+    body["then_milestone"] = "received"
+    created = admin_api.post("/api/v1/agreement-rules", body, format="json")
+    assert created.status_code == 201, created.content
+    rule = AgreementRule.objects.get(slug="gr-reaches-wms")
+    assert (rule.then_system.code, rule.within.total_seconds()) == ("WMS", 600)
+    assert created.json()["within_seconds"] == 600
+    listed = supervisor_api.get("/api/v1/agreement-rules").json()
+    assert "gr-reaches-wms" in [r["slug"] for r in listed]
+    refused = supervisor_api.patch(
+        f"/api/v1/agreement-rules/{rule.pk}", {"enabled": False}, format="json"
+    )
+    assert refused.status_code == 403
+    assert AgreementRule.objects.get(pk=rule.pk).enabled
