@@ -70,7 +70,7 @@ def _drop(partition, keep):
     with transaction.atomic(), connection.cursor() as cursor:
         tables.lock_partitions(cursor)
         cursor.execute(
-            f"CREATE TEMP TABLE partition_kept ON COMMIT DROP AS "
+            f"CREATE TEMP TABLE partition_kept AS "
             f"SELECT {columns} FROM {partition.name} WHERE id IN ({sql})",
             params,
         )
@@ -84,4 +84,5 @@ def _drop(partition, keep):
         )
         cursor.execute(f"DROP TABLE {partition.name}")
         cursor.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM partition_kept")
+        cursor.execute("DROP TABLE partition_kept")
     return rows, kept
