@@ -90,8 +90,7 @@ class Purge:
     """One kind's purge: `expired(now)` is a queryset of the rows to go (never the ones that
     must stay), `remove(queryset)` removes a batch of them (delete, unless told otherwise).
     `drop(now=, dry_run=, note=)`, when given, first removes whole stretches of expired rows at
-    once (partitions) and returns how many; a dry run only notes what it would drop, the count
-    of `expired` already holding those rows."""
+    once (partitions) and returns how many (a dry run: would); `expired` leaves those out."""
 
     kind: str
     expired: object

@@ -14,6 +14,7 @@ from django.db.models import Q
 from integration_hub.retention import Purge, cutoffs
 from tracing.models import DeadLetter, TraceEvent, Transaction, TransactionState
 from tracing.partitions.expiry import drop_partitions_before
+from tracing.partitions.tables import partition_spans
 
 OPEN_TRANSACTION = (TransactionState.IN_FLIGHT, TransactionState.STUCK)
 OPEN_DEAD_LETTER = tuple(DeadLetter.OPEN_STATES)
@@ -30,13 +31,26 @@ EVENTS_THAT_STAY = (
 
 
 def expired_events(now):
-    """Raw events received before their plant's cutoff."""
-    events = TraceEvent.objects.filter(
-        cutoffs("events", now).q(plant="plant_id", time="received_at")
-    )
-    for rule in EVENTS_THAT_STAY:
+    """Raw events received before their plant's cutoff, but for those a partition drop takes."""
+    events_cutoffs = cutoffs("events", now)
+    events = TraceEvent.objects.filter(events_cutoffs.q(plant="plant_id", time="received_at"))
+    for rule in (*EVENTS_THAT_STAY, *waiting_for_their_partition(events_cutoffs)):
         events = events.exclude(rule)
     return events
+
+
+def waiting_for_their_partition(events_cutoffs):
+    """Events that go with their whole partition (PostgreSQL): those of the plants kept
+    longest, inside a range partition. They stay up to one period (EVENT_PARTITION) past their
+    retention instead of going row by row; a plant kept for less loses its rows on time."""
+    drop_before, spans = events_cutoffs.everywhere(), partition_spans()
+    if drop_before is None or not spans:
+        return []
+    longest = Q(plant_id__in=[pk for pk, at in events_cutoffs.plants.items() if at == drop_before])
+    if events_cutoffs.default == drop_before:
+        longest |= ~Q(plant_id__in=list(events_cutoffs.plants))
+    inside = reduce(or_, (Q(received_at__gte=start, received_at__lt=end) for start, end in spans))
+    return [longest & inside]
 
 
 def staying(events):

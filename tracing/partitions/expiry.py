@@ -15,7 +15,7 @@ def drop_partitions_before(before, *, keep, dry_run=False, note=None):
     `keep(events)` narrows an event queryset to the rows that must stay whatever their age:
     those are moved to the default partition first (where the batched purge judges them later),
     so nothing that points at an event loses it. Each partition goes in its own transaction,
-    with the ledger rows of its events. A dry run only reports. None drops nothing.
+    with the ledger rows of its events. A dry run only counts and reports. None drops nothing.
     """
     if before is None or not tables.is_partitioned():
         return 0
@@ -26,6 +26,7 @@ def drop_partitions_before(before, *, keep, dry_run=False, note=None):
         prefix = f"[{number}/{len(expired)}] "
         if dry_run:
             rows, kept = _count(partition, keep)
+            dropped += rows - kept
             note(f"{prefix}would drop partition {partition}: {rows:,} rows, {kept:,} kept")
             continue
         started = time.monotonic()
@@ -37,9 +38,10 @@ def drop_partitions_before(before, *, keep, dry_run=False, note=None):
             note(f"{prefix}{partition.name} is busy (lock timeout); left for the next run")
             continue
         dropped += rows - kept
+        aside = " (moved to the default partition)" if kept else ""
         note(
-            f"{prefix}dropped partition {partition}: {rows - kept:,} rows, {kept:,} kept "
-            f"(moved to the default partition), {time.monotonic() - started:.2f} s"
+            f"{prefix}dropped partition {partition}: {rows - kept:,} rows, {kept:,} kept{aside} "
+            f"in {time.monotonic() - started:.2f} s"
         )
     return dropped
 

@@ -34,6 +34,20 @@ def existing():
         return [Partition(name, start, end) for name, start, end in cursor.fetchall()]
 
 
+def partition_spans():
+    """The stretches of receive time the range partitions cover, adjacent ones merged; none
+    where events are not partitioned."""
+    if not is_partitioned():
+        return []
+    spans = []
+    for partition in existing():
+        if spans and spans[-1][1] == partition.start:
+            spans[-1] = (spans[-1][0], partition.end)
+        else:
+            spans.append((partition.start, partition.end))
+    return spans
+
+
 def has_default():
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [DEFAULT_PARTITION])

@@ -122,3 +122,12 @@ def test_an_event_sent_again_after_its_partition_went_is_stored_again(january):
     purge_events(JAN_10 + 91 * DAY)
     resent = event("released", correlation_id="PO-DONE", event_id="erp-PO-DONE-1", at=JAN_10)
     assert ingest_events([resent], now=JAN_10 + 91 * DAY).accepted == 1  # as on SQLite
+
+
+def test_events_past_their_retention_wait_for_their_whole_partition_to_expire(january):
+    removed, notes = purge_events(JAN_10 + 90 * DAY + timedelta(hours=1))
+    assert removed == 0 and PARTITION in partition_names()  # 10 January is not over yet
+    assert not [text for text in notes if PARTITION in text]
+    assert TraceEvent.objects.count() == 6
+    removed, notes = purge_events(JAN_10 + 91 * DAY)
+    assert removed == 4 and PARTITION not in partition_names()
