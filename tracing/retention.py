@@ -54,6 +54,7 @@ def waiting_for_their_partition(events_cutoffs):
 
 
 def staying(events):
+    """Of these events, the ones that stay whatever their age."""
     return events.filter(reduce(or_, EVENTS_THAT_STAY))
 
 
