@@ -35,15 +35,15 @@ def waiting_on_a_lock(pid):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_duplicates_across_a_partition_boundary_store_one(
     p100, partitions_around_midnight
 ):
     before, after = MIDNIGHT - timedelta(milliseconds=1), MIDNIGHT + timedelta(milliseconds=1)
     # The same event_id in two transactions, so that only the event_id can make them wait.
-    late = event(event_id="erp-rel-4711-1", correlation_id="PO-A", at=before - timedelta(seconds=5))
-    early = event(
-        event_id="erp-rel-4711-1", correlation_id="PO-B", at=before - timedelta(seconds=5)
+    one, other = (
+        event(event_id="erp-rel-4711-1", correlation_id=corr, at=before - timedelta(seconds=5))
+        for corr in ("PO-A", "PO-B")
     )
     results, errors, pids = {}, [], {}
     first_stored, let_first_commit = threading.Event(), threading.Event()
@@ -51,7 +51,7 @@ def test_concurrent_duplicates_across_a_partition_boundary_store_one(
     def first():  # stores the event just before midnight, then holds its transaction open
         try:
             with transaction.atomic():
-                results["first"] = ingest_events([late], now=before)
+                results["first"] = ingest_events([one], now=before)
                 first_stored.set()
                 let_first_commit.wait(10)
         except Exception as exc:  # surfaced below
@@ -64,7 +64,7 @@ def test_concurrent_duplicates_across_a_partition_boundary_store_one(
         try:
             connection.ensure_connection()
             pids["second"] = connection.connection.info.backend_pid
-            results["second"] = ingest_events([early], now=after)
+            results["second"] = ingest_events([other], now=after)
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -73,6 +73,7 @@ def test_concurrent_duplicates_across_a_partition_boundary_store_one(
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     threads[0].start()
     assert first_stored.wait(10)
+    assert errors == [] and results["first"].accepted == 1, (errors, results)
     threads[1].start()
     deadline = time.monotonic() + 10
     while not ("second" in pids and waiting_on_a_lock(pids["second"])):
