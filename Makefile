@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) -m tests.bench.run
 	$(PY) -m tests.bench.dashboard
 	$(PY) -m tests.bench.replay
+	$(PY) -m tests.bench.partitions
 
 clean:
 	rm -rf $(VENV) var

@@ -10,6 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_hub.settings")
 # names every layer). Code that enqueues looks a task up by name, so no module imports upward.
 TASK_PACKAGES = [
     "integration_hub",
+    "tracing.partitions",
     "monitoring.slo",
     "monitoring.replay",
     "monitoring.triage",

@@ -44,6 +44,12 @@ class Cutoffs:
             expired |= Q(**{f"{plant}__in": plant_ids, f"{time}__lt": cutoff})
         return expired
 
+    def everywhere(self):
+        """The moment before which every plant's rows have expired; None while any plant (or
+        the default) keeps them forever."""
+        moments = [self.default, *self.plants.values()]
+        return None if None in moments else min(moments)
+
     def by_plant(self):
         """{plant id: cutoff} for every plant whose rows of this kind expire."""
         cutoffs = {
@@ -82,11 +88,14 @@ def cutoffs(kind, now, *, minimum_days=0, whole_hours=False):
 @dataclass
 class Purge:
     """One kind's purge: `expired(now)` is a queryset of the rows to go (never the ones that
-    must stay), `remove(queryset)` removes a batch of them (delete, unless told otherwise)."""
+    must stay), `remove(queryset)` removes a batch of them (delete, unless told otherwise).
+    `drop(now=, dry_run=, note=)`, when given, first removes whole stretches of expired rows at
+    once (partitions) and returns how many (a dry run: would); `expired` leaves those out."""
 
     kind: str
     expired: object
     remove: object = None
+    drop: object = None
 
     @property
     def label(self):
@@ -97,17 +106,21 @@ def delete(queryset):
     return queryset.delete()
 
 
-def run(purge, *, now, dry_run=False, batch_size=None, progress=None):
+def run(purge, *, now, dry_run=False, batch_size=None, progress=None, note=None):
     """Remove the expired rows of one kind in batches of `batch_size` (each its own
-    transaction); return how many. A dry run only counts them."""
+    transaction), after dropping what the purge drops whole; return how many. A dry run only
+    counts them. `note(purge, text)` hears about each drop."""
     batch_size = batch_size or settings.RETENTION_BATCH_SIZE
+    done = 0
+    if purge.drop is not None:
+        done = purge.drop(now=now, dry_run=dry_run, note=note and (lambda text: note(purge, text)))
     expired = purge.expired(now)
-    total = expired.count()
-    if dry_run or not total:
+    total = done + expired.count()
+    if dry_run or done == total:
         if progress:
             progress(purge, total, total)
         return total
-    remove, done, last = purge.remove or delete, 0, None
+    remove, last = purge.remove or delete, None
     while True:
         ids = list(purge.expired(now).order_by().values_list("pk", flat=True)[:batch_size])
         if not ids or ids == last:  # nothing left, or nothing the last batch could remove

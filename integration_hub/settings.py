@@ -15,6 +15,7 @@ from django.utils.csp import CSP
 from integration_hub.env import (
     email_from_address,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_str,
@@ -353,6 +354,9 @@ RETENTION_DAYS = {
         "transactions": 400,
     }.items()
 }
+# PostgreSQL only: trace events live in one range partition per period of their receive time
+# (tracing/partitions/); beat creates them ahead, retention drops whole expired ones.
+EVENT_PARTITION = env_choice("EVENT_PARTITION", "day", ("day", "week", "month"))
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1)
 RETENTION_HOUR_UTC = env_int("RETENTION_HOUR_UTC", 3, minimum=0)
 
@@ -382,6 +386,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.apply_retention",
         "schedule": crontab(hour=RETENTION_HOUR_UTC % 24, minute=17),
         "options": {"expires": 3600},
+    },
+    "ensure-event-partitions": {
+        "task": "tracing.ensure_partitions",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 3000},
     },
     "shift-digests": {
         "task": "monitoring.send_shift_digests",

@@ -6,22 +6,62 @@ dead letters, and transactions that are open or still have a dead letter. Everyt
 when its plant's retention for that kind has passed (integration_hub/retention.py).
 """
 
+from functools import reduce
+from operator import or_
+
+from django.db.models import Q
+
 from integration_hub.retention import Purge, cutoffs
 from tracing.models import DeadLetter, TraceEvent, Transaction, TransactionState
+from tracing.partitions.expiry import drop_partitions_before
+from tracing.partitions.tables import partition_spans
 
 OPEN_TRANSACTION = (TransactionState.IN_FLIGHT, TransactionState.STUCK)
 OPEN_DEAD_LETTER = tuple(DeadLetter.OPEN_STATES)
 CLOSED_DEAD_LETTER = tuple(DeadLetter.CLOSED_STATES)
 
 
+# Events that stay whatever their age: of an open transaction, behind a dead letter, or of a
+# transaction with an open dead letter.
+EVENTS_THAT_STAY = (
+    Q(transaction__state__in=OPEN_TRANSACTION),
+    Q(dead_letter__isnull=False),
+    Q(transaction__dead_letters__state__in=OPEN_DEAD_LETTER),
+)
+
+
 def expired_events(now):
-    """Raw events received before their plant's cutoff."""
-    return (
-        TraceEvent.objects.filter(cutoffs("events", now).q(plant="plant_id", time="received_at"))
-        .exclude(transaction__state__in=OPEN_TRANSACTION)
-        .exclude(dead_letter__isnull=False)
-        .exclude(transaction__dead_letters__state__in=OPEN_DEAD_LETTER)
-    )
+    """Raw events received before their plant's cutoff, but for those a partition drop takes."""
+    events_cutoffs = cutoffs("events", now)
+    events = TraceEvent.objects.filter(events_cutoffs.q(plant="plant_id", time="received_at"))
+    for rule in (*EVENTS_THAT_STAY, *waiting_for_their_partition(events_cutoffs)):
+        events = events.exclude(rule)
+    return events
+
+
+def waiting_for_their_partition(events_cutoffs):
+    """Events that go with their whole partition (PostgreSQL): those of the plants kept
+    longest, inside a range partition. They stay up to one period (EVENT_PARTITION) past their
+    retention instead of going row by row; a plant kept for less loses its rows on time."""
+    drop_before, spans = events_cutoffs.everywhere(), partition_spans()
+    if drop_before is None or not spans:
+        return []
+    longest = Q(plant_id__in=[pk for pk, at in events_cutoffs.plants.items() if at == drop_before])
+    if events_cutoffs.default == drop_before:
+        longest |= ~Q(plant_id__in=list(events_cutoffs.plants))
+    inside = reduce(or_, (Q(received_at__gte=start, received_at__lt=end) for start, end in spans))
+    return [longest & inside]
+
+
+def staying(events):
+    """Of these events, the ones that stay whatever their age."""
+    return events.filter(reduce(or_, EVENTS_THAT_STAY))
+
+
+def drop_event_partitions(*, now, dry_run, note):
+    """On PostgreSQL, the event partitions received before every plant's cutoff go whole."""
+    before = cutoffs("events", now).everywhere()
+    return drop_partitions_before(before, keep=staying, dry_run=dry_run, note=note)
 
 
 def expired_payloads(now):
@@ -62,6 +102,6 @@ def expired_transactions(now):
 PURGES = [
     Purge("dead_letters", expired_dead_letters),
     Purge("payloads", expired_payloads, remove=drop_payloads),
-    Purge("events", expired_events),
+    Purge("events", expired_events, drop=drop_event_partitions),
     Purge("transactions", expired_transactions),
 ]

@@ -36,12 +36,15 @@ def final_lines_at(now):
     return {plant_id: rollups.ceil_hour(at) for plant_id, at in lines.items()}
 
 
-def apply_retention(*, now=None, dry_run=False, batch_size=None, progress=None):
-    """Purge what has expired (or, on a dry run, count it); return {kind: rows}."""
+def apply_retention(*, now=None, dry_run=False, batch_size=None, progress=None, note=None):
+    """Purge what has expired (or, on a dry run, count it); return {kind: rows}. `progress`
+    and `note` hear about batches and dropped partitions (integration_hub.retention.run)."""
     now = now or timezone.now()
     if not dry_run:
         rollups.mark_final(final_lines_at(now))
     return {
-        purge.kind: run(purge, now=now, dry_run=dry_run, batch_size=batch_size, progress=progress)
+        purge.kind: run(
+            purge, now=now, dry_run=dry_run, batch_size=batch_size, progress=progress, note=note
+        )
         for purge in purges()
     }

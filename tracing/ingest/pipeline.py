@@ -1,7 +1,8 @@
 """Ingestion: a batch of reported events in, durable rows and updated transactions out.
 
-Set-based: a handful of queries per batch whatever its size. Idempotency lives in the unique
-index on event_id (INSERT … ON CONFLICT DO NOTHING RETURNING), not in a read-then-write check,
+Set-based: a handful of queries per batch whatever its size. Idempotency lives in a unique
+index on event_id (INSERT … ON CONFLICT DO NOTHING RETURNING: the event table's on SQLite, the
+event ledger's on PostgreSQL, where events are partitioned), not in a read-then-write check,
 so concurrent senders of the same events store each once.
 """
 
@@ -17,7 +18,14 @@ from tracing.dead_letters.superseded import mark_superseded
 from tracing.ingest.contract import Catalog, validate_event
 from tracing.ingest.correlate import FOLDED_FIELDS, fold_event, settle
 from tracing.ingest.metrics import count_outcomes
-from tracing.models import BusinessKey, DeadLetter, TraceEvent, Transaction, TransactionState
+from tracing.models import (
+    BusinessKey,
+    DeadLetter,
+    EventLedger,
+    TraceEvent,
+    Transaction,
+    TransactionState,
+)
 
 EVENT_COLUMNS = (
     "event_id", "transaction_id", "flow_id", "correlation_id", "step", "source_id", "target_id",
@@ -284,11 +292,14 @@ def _server_bound_cursor():
 def _pg_copy_events(rows):
     """COPY the rows into a session-local staging table, then move the new ones across.
 
-    COPY is the cheapest way in; the INSERT … SELECT keeps ON CONFLICT and RETURNING.
-    The staging table empties itself at commit.
+    COPY is the cheapest way in. The event table is partitioned, so its event_ids cannot be
+    unique there: each id is claimed in the ledger first (ON CONFLICT DO NOTHING: a concurrent
+    sender of the same id waits for this transaction, then finds it taken), and only the
+    claimed events are inserted. The staging table empties itself at commit.
     """
-    table = TraceEvent._meta.db_table
+    table, ledger = TraceEvent._meta.db_table, EventLedger._meta.db_table
     columns = ", ".join(EVENT_COLUMNS)
+    staged = ", ".join(f"s.{column}" for column in EVENT_COLUMNS)
     with _server_bound_cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS ingest_stage ON COMMIT DELETE ROWS AS "
@@ -298,8 +309,11 @@ def _pg_copy_events(rows):
             for row in rows:
                 copy.write_row(row)
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM ingest_stage "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id"
+            f"WITH claimed AS (INSERT INTO {ledger} (event_id, received_at) "
+            "SELECT event_id, received_at FROM ingest_stage "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
+            f"INSERT INTO {table} ({columns}) SELECT {staged} FROM ingest_stage s "
+            "JOIN claimed USING (event_id) RETURNING event_id, id"
         )
         inserted = dict(cursor.fetchall())
         cursor.execute("TRUNCATE ingest_stage")

@@ -4,6 +4,7 @@ from tracing.models.dead_letters import DeadLetter, DeadLetterChange, DeadLetter
 from tracing.models.events import (
     FAILURE_STATUSES,
     BusinessKey,
+    EventLedger,
     EventStatus,
     TraceEvent,
     Transaction,
@@ -17,6 +18,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterChange",
     "DeadLetterState",
+    "EventLedger",
     "EventStatus",
     "TraceEvent",
     "Transaction",

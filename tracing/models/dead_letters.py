@@ -26,12 +26,17 @@ class DeadLetter(models.Model):
 
     # Unique per plant: one plant's reporters can neither collide with nor look up another's ids.
     external_id = models.CharField(max_length=128, help_text="Event id or client id.")
+    # No database constraint: on PostgreSQL events are partitioned, and a foreign key needs a
+    # unique key of its own on the event id. Retention keeps the event a dead letter points at
+    # (moving it aside before its partition is dropped), and deletes go through Django, which
+    # clears this link.
     event = models.OneToOneField(
         "tracing.TraceEvent",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="dead_letter",
+        db_constraint=False,
     )
     transaction = models.ForeignKey(
         "tracing.Transaction",

@@ -150,7 +150,12 @@ FAILURE_STATUSES = frozenset({EventStatus.FAILED, EventStatus.REJECTED})
 
 
 class TraceEvent(models.Model):
-    """One hop of one business transaction, as a system reported it. Append-only."""
+    """One hop of one business transaction, as a system reported it. Append-only.
+
+    On PostgreSQL the table is partitioned by range of received_at (tracing/partitions/): its
+    primary key there is (id, received_at), and event_id is kept unique by the EventLedger,
+    since a partitioned table's unique keys must include the partition key.
+    """
 
     event_id = models.CharField(max_length=128, unique=True)
     transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events")
@@ -204,3 +209,17 @@ class TraceEvent(models.Model):
     @property
     def is_failure(self):
         return self.status in FAILURE_STATUSES
+
+
+class EventLedger(models.Model):
+    """Every stored event's id, once: the unique guarantee on event_id where the event table is
+    partitioned (PostgreSQL). Ingest claims ids here (INSERT … ON CONFLICT DO NOTHING) and
+    stores only the events it claimed, in the same transaction; a concurrent sender of the same
+    id waits on this primary key, then finds it taken. Rows go with their events (a trigger on
+    delete, and with each dropped partition). Unused on SQLite, where event_id is unique."""
+
+    event_id = models.CharField(max_length=128, primary_key=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.event_id

@@ -8,7 +8,8 @@ from monitoring.retention.run import apply_retention
 class Command(BaseCommand):
     help = (
         "Purge what each kind's retention (RETENTION_*_DAYS, or the plant's own) no longer "
-        "keeps, in batches; --dry-run only counts. Beat runs this daily."
+        "keeps, in batches (on PostgreSQL expired event partitions are dropped whole); "
+        "--dry-run only counts. Beat runs this daily."
     )
 
     def add_arguments(self, parser):
@@ -26,10 +27,15 @@ class Command(BaseCommand):
                 elapsed = time.monotonic() - started
                 self.stderr.write(f"{purge.label}: {done:,} of {total:,} ({elapsed:.0f} s)")
 
+        def note(purge, text):
+            self.stdout.write(f"{purge.label}: {text}")
+
         if batch_size is not None and batch_size < 1:
             self.stderr.write("--batch-size must be at least 1")
             raise SystemExit(2)
-        counts = apply_retention(dry_run=dry_run, batch_size=batch_size, progress=progress)
+        counts = apply_retention(
+            dry_run=dry_run, batch_size=batch_size, progress=progress, note=note
+        )
         total = sum(counts.values())
         self.stdout.write(
             f"{'dry run: ' if dry_run else ''}{verb} {total:,} rows "

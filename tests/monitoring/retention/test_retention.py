@@ -6,12 +6,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
 
 from integration_hub.models import RetentionOverride, System
 from monitoring.models import SLO, AlertChannel, Delivery, HourRollup, Replay, ReplayAttempt, Rollup
 from monitoring.retention.run import apply_retention
 from monitoring.slo import rollups
-from tests.events import dead_letter
+from tests.events import dead_letter, event
+from tracing.ingest.pipeline import ingest_events
+from tracing.partitions.ensure import ensure_partitions
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -114,6 +118,24 @@ def test_the_command_prints_what_it_removes_per_kind_with_progress(p100, capsys)
     assert "Minute rollups: 1 of 3" in captured.err and "Minute rollups: 2 of 3" in captured.err
     assert "removed 3 rows" in captured.out
     assert Rollup.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_the_command_names_each_event_partition_it_drops_on_postgres(p100, capsys):
+    then = timezone.now() - 100 * DAY
+    ensure_partitions(now=then, unit="day")
+    journey = [event("released", at=then), event("acknowledged", source="MES", at=then)]
+    assert ingest_events(journey, now=then).accepted == 2
+    with connection.cursor() as cursor:  # the test's deferred checks would block the DROP
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    name = f"tracing_traceevent_p{then:%Y%m%d}"
+    call_command("apply_retention", "--dry-run")
+    out = capsys.readouterr().out
+    assert f"would drop partition {name} ({then:%Y-%m-%d} to " in out and ": 2 rows, 0 kept" in out
+    assert "Raw events: would remove 2" in out
+    call_command("apply_retention")
+    out = capsys.readouterr().out
+    assert f"] dropped partition {name} (" in out and "Raw events: removed 2" in out
 
 
 def test_beat_runs_retention_daily():
