@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("integration_hub", "0008_flow_fan_out"),
         ("monitoring", "0006_shift_digests"),
-        ("tracing", "0005_fan_out_per_target"),
+        ("tracing", "0006_fan_out_per_target"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

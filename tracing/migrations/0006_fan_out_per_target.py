@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("integration_hub", "0008_flow_fan_out"),
-        ("tracing", "0004_dead_letter_ids_per_plant"),
+        ("tracing", "0005_partitioned_events"),
     ]
 
     operations = [
