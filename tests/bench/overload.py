@@ -290,7 +290,8 @@ def report(s, args):
         + ")",
     }
     for check, label in CHECKS.items():
-        lines.append(f"  {label:<36}: {detail.get(check, '')} {verdict(c[check])}".rstrip())
+        text = " ".join(filter(None, (detail.get(check), verdict(c[check]))))
+        lines.append(f"  {label:<36}: {text}")
     for sample in s["samples"]:
         lines.append(f"  unexpected: {sample}")
     return "\n".join(lines)
