@@ -1,7 +1,7 @@
 """Soak bench (issue 14): the simulator at a sustained rate for 30 minutes while dashboards
 poll and bulk replays run; web and worker RSS must grow less than 10 % and nothing may 5xx.
 
-    .venv/bin/python -m tests.bench.soak [--minutes 30] [--rate 60] [--redis-db 9]
+    .venv/bin/python -m tests.bench.soak [--minutes 30] [--rate 120] [--redis-db 9]
 
 Drops and recreates BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/
 hub_bench_soak) and empties Redis database --redis-db (default 9) on BENCH_REDIS_URL (default
@@ -66,7 +66,7 @@ PAGES = (  # what a supervisor keeps open, and the partials those pages refresh
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m tests.bench.soak", description=__doc__)
     parser.add_argument("--minutes", type=float, default=30)
-    parser.add_argument("--rate", type=float, default=60, help="simulator: orders a minute")
+    parser.add_argument("--rate", type=float, default=120, help="simulator: orders a minute")
     parser.add_argument("--poll-seconds", type=float, default=5, help="dashboard poll cycle")
     parser.add_argument("--replay-minutes", type=float, default=3, help="bulk replay every")
     parser.add_argument("--sample-seconds", type=float, default=30, help="RSS sample every")
@@ -178,9 +178,14 @@ def replay_open_letters(http_, stop, every, receiver_url, outcomes):
         status, data = http_.call(
             "POST", "/api/v1/dead-letters/bulk", body, **{"Content-Type": "application/json"}
         )
-        touched = orjson.loads(data).get("touched") if status == 200 else None
-        outcomes.append({"status": status, "touched": touched})
-        log(f"bulk replay: {status}, touched {touched}")
+        answer = orjson.loads(data) if status == 202 else {}
+        outcome = {
+            "status": status,
+            "touched": answer.get("touched"),
+            "skipped": answer.get("skipped"),
+        }
+        outcomes.append(outcome)
+        log(f"bulk replay: {outcome}")
 
 
 # --- measuring -----------------------------------------------------------------------------
@@ -260,7 +265,8 @@ def report(s, args):
         f"  poller answers   : {statuses_text(s['poller_statuses'])}  "
         f"(p95 {s['poller_p95_s']:.2f} s, max {s['poller_max_s']:.2f} s)",
         f"  bulk replays     : {len(s['replays'])} started "
-        f"({', '.join(str(r['touched']) for r in s['replays']) or '-'} letters queued), "
+        f"({', '.join(str(r['touched']) for r in s['replays']) or '-'} letters queued; "
+        "superseded, closed or already queued ones are skipped), "
         f"answers {statuses_text(s['replay_statuses'])}",
         f"  replays delivered: {fmt_int(s['delivered'])} received by the target "
         f"({fmt_int(s['replayed'])} dead letters replayed, {fmt_int(s['replays_pending'])} "
@@ -306,7 +312,6 @@ def run(args, env, people, receiver):
     os.close(fd)
     access = ["--access-logfile", access_path, "--access-logformat", ACCESS_FORMAT]
     seconds, stop, samples, replays, problems = args.minutes * 60, threading.Event(), {}, [], []
-    poller = Http("", {})  # replaced once gunicorn listens
     server, background, threads = None, [], []
     try:
         server = Gunicorn(env, workers=args.workers, extra_args=access).start()
