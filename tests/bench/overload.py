@@ -68,7 +68,7 @@ class Batches:
     senders spend no CPU generating them. Batch n is template n % T in round n // T."""
 
     def __init__(self, batch_size, count=TEMPLATE_BATCHES):
-        stream = EventStream(batch_size * count * 50)
+        stream = EventStream(batch_size * count)
         events = iter(stream)
         self.templates, self.ids = [], []
         for _ in range(count):
