@@ -16,6 +16,7 @@ import argparse
 import http.client
 import math
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -300,13 +301,13 @@ def report(s, args):
 # --- the run -------------------------------------------------------------------------------
 
 
-def prepare(pg, args):
+def prepare(pg, args, var):
     """Migrate the throwaway database, seed plants, issue an unlimited and a limited key."""
     base = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
     env = server_env(pg.url) | {
         "DB_CONNECT_TIMEOUT": str(args.connect_timeout),
         "REDIS_URL": f"{base}/{args.redis_db}",
-        "HUB_VAR_DIR": tempfile.mkdtemp(prefix="bench-overload-var-"),
+        "HUB_VAR_DIR": var,
     }
     unlimited = common_setup_django(env)
     from django.db import connections
@@ -322,12 +323,12 @@ def prepare(pg, args):
 def main(argv=None):
     args = parse_args(argv)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    pg = ThrowawayPostgres()
+    pg, var = ThrowawayPostgres(), tempfile.mkdtemp(prefix="bench-overload-var-")
     server = None
     try:
         log(f"throwaway PostgreSQL in {pg.folder} on port {pg.port}")
         pg.create()
-        env, keys, unlimited = prepare(pg, args)
+        env, keys, unlimited = prepare(pg, args, var)
         log(f"generating {TEMPLATE_BATCHES} template batches")
         batches = Batches(args.batch_size)
         server = Gunicorn(env, workers=args.workers).start()
@@ -358,6 +359,7 @@ def main(argv=None):
         if server:
             server.stop()
         pg.remove()
+        shutil.rmtree(var, ignore_errors=True)
     grouped = split_phases(load)
     phases = {
         "up": phase_figures(grouped["up"], load.stopping_at - began),

@@ -24,6 +24,7 @@ import argparse
 import http.client
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -405,9 +406,12 @@ def main(argv=None):
     from tests.receivers.replay import Receiver
     from tracing.models import DeadLetter
 
-    with Receiver() as receiver:
-        raw = run(args, env, people, receiver)
-        delivered = len(receiver.requests)
+    try:
+        with Receiver() as receiver:
+            raw = run(args, env, people, receiver)
+            delivered = len(receiver.requests)
+    finally:
+        shutil.rmtree(env["HUB_VAR_DIR"], ignore_errors=True)
     with psql(url) as pg:
         events = pg.execute("SELECT count(*) FROM tracing_traceevent").fetchone()[0]
     sim_statuses, server_errors = access_statuses(raw["access"])
