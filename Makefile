@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench soak install clean
 
 $(PY):
 	@PYBIN=$$(scripts/find-python) && echo "Creating $(VENV) with $$PYBIN" && "$$PYBIN" -m venv $(VENV)
@@ -38,12 +38,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 # Benchmarks on the PostgreSQL at 127.0.0.1 (and Redis for replay); not part of `make test`.
+# The overload bench runs its own throwaway PostgreSQL server (tests/bench/cluster.py).
 bench: export DEBUG ?= 1
 bench: $(STAMP)
 	$(PY) -m tests.bench.run
 	$(PY) -m tests.bench.dashboard
 	$(PY) -m tests.bench.replay
 	$(PY) -m tests.bench.partitions
+	$(PY) -m tests.bench.overload
+
+# 30 minutes of simulator, dashboards and bulk replays; RSS growth and 5xx (tests/bench/soak.py).
+soak: export DEBUG ?= 1
+soak: $(STAMP)
+	$(PY) -m tests.bench.soak --minutes $${SOAK_MINUTES:-30}
 
 clean:
 	rm -rf $(VENV) var

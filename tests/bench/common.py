@@ -107,8 +107,8 @@ def free_port():
 class Gunicorn:
     """`gunicorn integration_hub.wsgi -w N` on a free port, its workers' peak RSS, and stop."""
 
-    def __init__(self, env, workers=2):
-        self.env, self.workers = env, workers
+    def __init__(self, env, workers=2, extra_args=()):
+        self.env, self.workers, self.extra_args = env, workers, list(extra_args)
         self.port = free_port()
         fd, name = tempfile.mkstemp(prefix="bench-gunicorn-", suffix=".log")
         os.close(fd)
@@ -121,6 +121,7 @@ class Gunicorn:
             "-w", str(self.workers),
             "-b", f"127.0.0.1:{self.port}",
             "--timeout", "120",
+            *self.extra_args,
         ]  # fmt: skip
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(

@@ -1,0 +1,67 @@
+"""Bench plumbing for long runs: background processes with a log file, and their memory."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.bench.common import ROOT
+
+
+def children(pid):
+    """Pids whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def rss_mb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+class Background:
+    """A child process with its output in a temporary log file."""
+
+    def __init__(self, name, cmd, env):
+        self.name = name
+        fd, path = tempfile.mkstemp(prefix=f"bench-soak-{name}-", suffix=".log")
+        self.log_path = Path(path)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        os.close(fd)
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def text(self):
+        return self.log_path.read_text(errors="replace")
+
+
+def manage(*args):
+    return [sys.executable, str(ROOT / "manage.py"), *args]
+
+
+def celery(*args):
+    return [sys.executable, "-m", "celery", "-A", "integration_hub", *args]
