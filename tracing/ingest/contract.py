@@ -331,3 +331,29 @@ def validate_event(event, *, catalog, now, api_key=None):
         ),
         None,
     )
+
+
+def validate_events(raw_events, *, catalog, now, api_key=None):
+    """Validate a batch: (valid events, in-batch duplicates, rejections by index).
+
+    A repeated event_id inside the batch counts as a duplicate of its first occurrence; each
+    rejection is {index, event_id (when a string), errors: {field: [messages]}}.
+    """
+    valid, seen, duplicates, rejected = [], set(), 0, []
+    for index, raw in enumerate(raw_events):
+        clean, errors = validate_event(raw, catalog=catalog, now=now, api_key=api_key)
+        if errors:
+            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            rejected.append(
+                {
+                    "index": index,
+                    "event_id": event_id if isinstance(event_id, str) else None,
+                    "errors": errors,
+                }
+            )
+        elif clean.event_id in seen:
+            duplicates += 1
+        else:
+            seen.add(clean.event_id)
+            valid.append(clean)
+    return valid, duplicates, rejected

@@ -14,7 +14,7 @@ from django.utils import timezone
 from integration_hub.calendars import Calendar
 from tracing.dead_letters.capture import dead_letters_for_events
 from tracing.dead_letters.superseded import mark_superseded
-from tracing.ingest.contract import Catalog, validate_event
+from tracing.ingest.contract import Catalog, validate_events
 from tracing.ingest.correlate import FOLDED_FIELDS, fold_event, settle
 from tracing.ingest.metrics import count_outcomes
 from tracing.models import BusinessKey, DeadLetter, TraceEvent, Transaction, TransactionState
@@ -69,24 +69,10 @@ def ingest_events(raw_events, *, api_key=None, now=None):
     """
     now = now or timezone.now()
     catalog = Catalog()
-    result = IngestResult()
-    valid, seen = [], set()
-    for index, raw in enumerate(raw_events):
-        clean, errors = validate_event(raw, catalog=catalog, now=now, api_key=api_key)
-        if errors:
-            event_id = raw.get("event_id") if isinstance(raw, dict) else None
-            result.rejected.append(
-                {
-                    "index": index,
-                    "event_id": event_id if isinstance(event_id, str) else None,
-                    "errors": errors,
-                }
-            )
-        elif clean.event_id in seen:
-            result.duplicates += 1
-        else:
-            seen.add(clean.event_id)
-            valid.append(clean)
+    valid, duplicates, rejected = validate_events(
+        raw_events, catalog=catalog, now=now, api_key=api_key
+    )
+    result = IngestResult(duplicates=duplicates, rejected=rejected)
     if valid:
         inserted = _with_deadlock_retry(lambda: store_events(valid, catalog=catalog, now=now))
         result.accepted = len(inserted)
@@ -119,20 +105,8 @@ def store_events(events, *, catalog, now):
         event.transaction_id = txns[txn_key(event)].id
     inserted = insert_events(events, received_at=now)
     new_events = [e for e in events if e.event_id in inserted]
-    touched = {}
-    for event in sorted(new_events, key=lambda e: (e.occurred_at, e.event_id)):
-        txn = txns[txn_key(event)]
-        fold_event(txn, event)
-        touched[txn.id] = txn
-    calendar = Calendar.ahead_of(
-        min((t.first_seen for t in touched.values()), default=now),
-        {t.plant_id for t in touched.values()},
-    )
-    for txn in touched.values():
-        settle(
-            txn, catalog.flows_by_id[txn.flow_id], now, calendar.windows(txn.plant_id, txn.flow_id)
-        )
-        txn.updated_at = now
+    touched = fold_events(new_events, txns)
+    settle_transactions(touched.values(), catalog=catalog, now=now)
     update_transactions(list(touched.values()))
     insert_business_keys(
         {
@@ -145,6 +119,29 @@ def store_events(events, *, catalog, now):
     # A dead letter whose transaction has now reached its milestone must not be replayed.
     mark_superseded(DeadLetter.objects.filter(transaction_id__in=list(touched)), now=now)
     return [e.event_id for e in new_events]
+
+
+def fold_events(events, txns):
+    """Fold new events into their transactions in (time, event id) order; return those
+    touched by id."""
+    touched = {}
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
+        txn = txns[txn_key(event)]
+        fold_event(txn, event)
+        touched[txn.id] = txn
+    return touched
+
+
+def settle_transactions(txns, *, catalog, now):
+    """Settle each folded transaction against its plant's planned downtime ahead of it."""
+    calendar = Calendar.ahead_of(
+        min((t.first_seen for t in txns), default=now), {t.plant_id for t in txns}
+    )
+    for txn in txns:
+        settle(
+            txn, catalog.flows_by_id[txn.flow_id], now, calendar.windows(txn.plant_id, txn.flow_id)
+        )
+        txn.updated_at = now
 
 
 def txn_key(event):
