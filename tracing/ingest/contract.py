@@ -77,7 +77,10 @@ class CleanEvent:
     error_message: str
     payload_json: str | None
     attributes_json: str | None
-    raw: dict
+    source: str
+    target: str | None
+    plant: str
+    payload: object
     transaction_id: int | None = None
 
     @property
@@ -139,31 +142,35 @@ def timestamp_field(event, name, now, errors, required=True):
     if not isinstance(value, str):
         errors[name] = ["Must be an RFC 3339 string such as 2026-11-20T06:00:05+01:00."]
         return None
+    parsed, problem = parse_timestamp(value, now)
+    if problem:
+        errors[name] = [problem]
+    return parsed
+
+
+def parse_timestamp(value, now):
+    """(UTC time, None) for an RFC 3339 string within the bounds around `now`, else
+    (None, why not)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        errors[name] = [f"{value[:64]!r} is not RFC 3339 (e.g. 2026-11-20T06:00:05+01:00)."]
-        return None
+        return None, f"{value[:64]!r} is not RFC 3339 (e.g. 2026-11-20T06:00:05+01:00)."
     if parsed.tzinfo is None:
-        errors[name] = ["Must carry a UTC offset (Z or +01:00)."]
-        return None
+        return None, "Must carry a UTC offset (Z or +01:00)."
     try:
         parsed = parsed.astimezone(UTC)
     except OverflowError:  # year 1 or 9999 with an offset falls off the calendar
-        errors[name] = [f"{value[:64]} is outside the calendar this hub accepts."]
-        return None
+        return None, f"{value[:64]} is outside the calendar this hub accepts."
     max_age = timedelta(days=settings.INGEST_MAX_AGE_DAYS)
     if parsed < now - max_age:
-        errors[name] = [
+        return None, (
             f"{value[:64]} is more than {max_age.days} days in the past (INGEST_MAX_AGE_DAYS)."
-        ]
-        return None
+        )
     if parsed > now + FUTURE_TOLERANCE:
-        errors[name] = [
+        return None, (
             f"{value} is more than 5 minutes ahead of the server clock ({now.isoformat()})."
-        ]
-        return None
-    return parsed
+        )
+    return parsed, None
 
 
 def string_map(event, name, limit, errors):
@@ -236,22 +243,28 @@ def json_blob(event, name, errors, *, max_bytes=None, max_keys=None):
         if len(value) > max_keys:
             errors[name] = [f"At most {max_keys} keys; got {len(value)}."]
             return None
+    blob, problem = dump_json(value, max_bytes=max_bytes)
+    if problem:
+        errors[name] = [problem]
+    return blob
+
+
+def dump_json(value, *, max_bytes=None):
+    """(JSON text, None) for a value storable as JSON within `max_bytes`, else (None, why not)."""
     try:
         blob = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as exc:
-        errors[name] = [
-            "Holds an integer beyond 64 bits; send it as a string so it is kept exactly."
-            if "64-bit" in str(exc)
-            else f"Not storable as JSON: {exc}."
-        ]
-        return None
+        if "64-bit" in str(exc):
+            return (
+                None,
+                "Holds an integer beyond 64 bits; send it as a string so it is kept exactly.",
+            )
+        return None, f"Not storable as JSON: {exc}."
     if max_bytes is not None and len(blob) > max_bytes:
-        errors[name] = [f"At most {max_bytes // 1024} KiB; got {len(blob) // 1024} KiB."]
-        return None
+        return None, f"At most {max_bytes // 1024} KiB; got {len(blob) // 1024} KiB."
     if b"\\u0000" in blob:
-        errors[name] = ["Must not contain NUL characters (\\u0000)."]
-        return None
-    return blob.decode()
+        return None, "Must not contain NUL characters (\\u0000)."
+    return blob.decode(), None
 
 
 def validate_event(event, *, catalog, now, api_key=None):
@@ -327,33 +340,10 @@ def validate_event(event, *, catalog, now, api_key=None):
             error_message=error[2],
             payload_json=payload_json,
             attributes_json=attributes_json,
-            raw=event,
+            source=event["source"],
+            target=event.get("target"),
+            plant=event["plant"],
+            payload=event.get("payload"),
         ),
         None,
     )
-
-
-def validate_events(raw_events, *, catalog, now, api_key=None):
-    """Validate a batch: (valid events, in-batch duplicates, rejections by index).
-
-    A repeated event_id inside the batch counts as a duplicate of its first occurrence; each
-    rejection is {index, event_id (when a string), errors: {field: [messages]}}.
-    """
-    valid, seen, duplicates, rejected = [], set(), 0, []
-    for index, raw in enumerate(raw_events):
-        clean, errors = validate_event(raw, catalog=catalog, now=now, api_key=api_key)
-        if errors:
-            event_id = raw.get("event_id") if isinstance(raw, dict) else None
-            rejected.append(
-                {
-                    "index": index,
-                    "event_id": event_id if isinstance(event_id, str) else None,
-                    "errors": errors,
-                }
-            )
-        elif clean.event_id in seen:
-            duplicates += 1
-        else:
-            seen.add(clean.event_id)
-            valid.append(clean)
-    return valid, duplicates, rejected

@@ -14,7 +14,8 @@ from django.utils import timezone
 from integration_hub.calendars import Calendar
 from tracing.dead_letters.capture import dead_letters_for_events
 from tracing.dead_letters.superseded import mark_superseded
-from tracing.ingest.contract import Catalog, validate_events
+from tracing.ingest.compiled import validate_events
+from tracing.ingest.contract import Catalog
 from tracing.ingest.correlate import FOLDED_FIELDS, fold_event, settle
 from tracing.ingest.metrics import count_outcomes
 from tracing.models import BusinessKey, DeadLetter, TraceEvent, Transaction, TransactionState
@@ -62,23 +63,22 @@ class IngestResult:
 def ingest_events(raw_events, *, api_key=None, now=None):
     """Validate, store and correlate a batch.
 
-    Accepts a list of decoded JSON values. Guarantees: each valid event is stored once (events
-    already stored, or repeated within the batch, are counted as duplicates); every invalid one
-    is reported by index with all its field errors; the events and their transactions are
-    committed together before this returns.
+    Accepts a list of decoded JSON values, or of the TypedEvents that http.parse_events makes
+    of a well-formed body (judged alike: compiled.py). Guarantees: each valid event is stored
+    once (events already stored, or repeated within the batch, are counted as duplicates);
+    every invalid one is reported by index with all its field errors; the events and their
+    transactions are committed together before this returns.
     """
     now = now or timezone.now()
     catalog = Catalog()
-    valid, duplicates, rejected = validate_events(
-        raw_events, catalog=catalog, now=now, api_key=api_key
-    )
-    result = IngestResult(duplicates=duplicates, rejected=rejected)
-    if valid:
-        inserted = _with_deadlock_retry(lambda: store_events(valid, catalog=catalog, now=now))
+    batch = validate_events(raw_events, catalog=catalog, now=now, api_key=api_key)
+    result = IngestResult(duplicates=len(batch.repeats), rejected=batch.rejected)
+    if batch.valid:
+        inserted = _with_deadlock_retry(lambda: store_events(batch.valid, catalog=catalog, now=now))
         result.accepted = len(inserted)
-        result.duplicates += len(valid) - len(inserted)
+        result.duplicates += len(batch.valid) - len(inserted)
         result.inserted_ids = inserted
-    count_outcomes(raw_events, result)
+    count_outcomes(batch, result.inserted_ids, catalog=catalog)
     return result
 
 
