@@ -12,8 +12,10 @@ batches after the warm-up, the SQL round trips per batch, then one line of JSON.
 """
 
 import argparse
+import cProfile
 import io
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -182,6 +184,10 @@ def parse_args(argv):
     parser.add_argument("--batches", type=int, default=40, help="batches profiled")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--warm-up", type=int, default=5, help="batches sent before profiling")
+    parser.add_argument(
+        "--cprofile", metavar="FILE", help="also run cProfile over the profiled batches, "
+        "write its stats to FILE and print the top functions by own time",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -265,7 +271,10 @@ def main(argv=None):
             raise BenchError(f"warm-up batch answered {status}: {str(answer)[:300]}")
     log(f"profiling {args.batches} batches of {args.batch_size:,}")
     batches = []
+    profiler = cProfile.Profile() if args.cprofile else None
     with counting_round_trips(clock):
+        if profiler:
+            profiler.enable()
         for body in bodies[args.warm_up :]:
             clock.take()
             wall, cpu = time.perf_counter(), time.thread_time()
@@ -277,6 +286,11 @@ def main(argv=None):
             walls[REST] = wall - sum(walls.values())
             cpus[REST] = cpu - sum(cpus.values())
             batches.append((walls, cpus, trips, wall, cpu))
+        if profiler:
+            profiler.disable()
+    if profiler:
+        profiler.dump_stats(args.cprofile)
+        pstats.Stats(args.cprofile, stream=sys.stderr).sort_stats("tottime").print_stats(30)
     text, summary = report(labels, batches, args.batch_size)
     print(text, flush=True)
     print(orjson.dumps(summary).decode(), flush=True)

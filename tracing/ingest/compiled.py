@@ -33,6 +33,7 @@ from tracing.ingest.contract import (
     MAX_PAYLOAD_BYTES,
     STATUSES,
     CleanEvent,
+    TimeBounds,
     dump_json,
     parse_timestamp,
     validate_event,
@@ -118,8 +119,9 @@ def _decode_usual(text):
     return exact_json.loads(b"[" + text + b"]")[0]
 
 
-def check_typed(event, *, catalog, now, api_key=None):
-    """The CleanEvent of a typed event when every rule of the contract holds, else None."""
+def check_typed(event, *, catalog, now, api_key=None, bounds=None):
+    """The CleanEvent of a typed event when every rule of the contract holds, else None.
+    (`bounds`: the TimeBounds of `now`, made once per batch.)"""
     f = event.fields
     flow = catalog.flows.get(f.flow)
     source_id = catalog.systems.get(f.source)
@@ -129,7 +131,7 @@ def check_typed(event, *, catalog, now, api_key=None):
     target_id = None
     if f.target is not None and (target_id := catalog.systems.get(f.target)) is None:
         return None
-    occurred_at, problem = parse_timestamp(f.occurred_at, now)
+    occurred_at, problem = parse_timestamp(f.occurred_at, bounds or TimeBounds(now))
     if problem:
         return None
     if f.error is not None:
@@ -172,11 +174,11 @@ def check_typed(event, *, catalog, now, api_key=None):
     )
 
 
-def judge(event, *, catalog, now, api_key=None):
+def judge(event, *, catalog, now, api_key=None, bounds=None):
     """(CleanEvent, None, value) or (None, {field: [messages]}, value) for one reported event:
     a TypedEvent or a decoded JSON value; `value` is what the contract's checks saw, if any."""
     if isinstance(event, TypedEvent):
-        clean = check_typed(event, catalog=catalog, now=now, api_key=api_key)
+        clean = check_typed(event, catalog=catalog, now=now, api_key=api_key, bounds=bounds)
         if clean is not None:
             return clean, None, None
         event = _decode_usual(event.text)
@@ -198,9 +200,11 @@ def validate_events(events, *, catalog, now, api_key=None):
     Each rejection is {index, event_id (when a string), errors: {field: [messages]}}; a
     repeated event_id inside the batch is a repeat of its first occurrence.
     """
-    batch, seen = CheckedBatch([], [], [], []), set()
+    batch, seen, bounds = CheckedBatch([], [], [], []), set(), TimeBounds(now)
     for index, event in enumerate(events):
-        clean, errors, value = judge(event, catalog=catalog, now=now, api_key=api_key)
+        clean, errors, value = judge(
+            event, catalog=catalog, now=now, api_key=api_key, bounds=bounds
+        )
         if errors:
             event_id = value.get("event_id") if isinstance(value, dict) else None
             batch.rejected.append(

@@ -142,15 +142,24 @@ def timestamp_field(event, name, now, errors, required=True):
     if not isinstance(value, str):
         errors[name] = ["Must be an RFC 3339 string such as 2026-11-20T06:00:05+01:00."]
         return None
-    parsed, problem = parse_timestamp(value, now)
+    parsed, problem = parse_timestamp(value, TimeBounds(now))
     if problem:
         errors[name] = [problem]
     return parsed
 
 
-def parse_timestamp(value, now):
-    """(UTC time, None) for an RFC 3339 string within the bounds around `now`, else
-    (None, why not)."""
+class TimeBounds:
+    """What a reported time may be around `now`: INGEST_MAX_AGE_DAYS back, 5 minutes ahead."""
+
+    __slots__ = ("now", "max_age", "earliest", "latest")
+
+    def __init__(self, now):
+        self.now, self.max_age = now, timedelta(days=settings.INGEST_MAX_AGE_DAYS)
+        self.earliest, self.latest = now - self.max_age, now + FUTURE_TOLERANCE
+
+
+def parse_timestamp(value, bounds):
+    """(UTC time, None) for an RFC 3339 string within `bounds`, else (None, why not)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -161,14 +170,14 @@ def parse_timestamp(value, now):
         parsed = parsed.astimezone(UTC)
     except OverflowError:  # year 1 or 9999 with an offset falls off the calendar
         return None, f"{value[:64]} is outside the calendar this hub accepts."
-    max_age = timedelta(days=settings.INGEST_MAX_AGE_DAYS)
-    if parsed < now - max_age:
+    if parsed < bounds.earliest:
         return None, (
-            f"{value[:64]} is more than {max_age.days} days in the past (INGEST_MAX_AGE_DAYS)."
+            f"{value[:64]} is more than {bounds.max_age.days} days in the past "
+            "(INGEST_MAX_AGE_DAYS)."
         )
-    if parsed > now + FUTURE_TOLERANCE:
+    if parsed > bounds.latest:
         return None, (
-            f"{value} is more than 5 minutes ahead of the server clock ({now.isoformat()})."
+            f"{value} is more than 5 minutes ahead of the server clock ({bounds.now.isoformat()})."
         )
     return parsed, None
 
