@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from django.conf import settings
+from django.db.models import Value
 
 from integration_hub.models import Flow, Plant, System
 from tracing.models import FAILURE_STATUSES, EventStatus
@@ -42,7 +43,7 @@ class FlowInfo:
 
 
 class Catalog:
-    """Codes → ids for one request: three small queries, then dictionary lookups."""
+    """Codes → ids for one request: two small queries, then dictionary lookups."""
 
     def __init__(self):
         self.flows = {
@@ -52,8 +53,15 @@ class Catalog:
             for f in Flow.objects.all()
         }
         self.flows_by_id = {f.id: f for f in self.flows.values()}
-        self.systems = dict(System.objects.values_list("code", "id"))
-        self.plants = dict(Plant.objects.values_list("code", "id"))
+        systems = System.objects.annotate(entry=Value("system")).order_by()
+        plants = Plant.objects.annotate(entry=Value("plant")).order_by()
+        both = systems.values_list("entry", "code", "id").union(
+            plants.values_list("entry", "code", "id"), all=True
+        )
+        codes = {"system": {}, "plant": {}}
+        for kind, code, pk in both:
+            codes[kind][code] = pk
+        self.systems, self.plants = codes["system"], codes["plant"]
 
     @staticmethod
     def valid(values):
