@@ -32,7 +32,7 @@ def dead_letters_for_events(events, event_pks):
                 transaction_id=e.transaction_id,
                 fingerprint=fingerprint(
                     flow=e.flow.code,
-                    target=e.raw.get("target"),
+                    target=e.target,
                     error_class=e.error_class,
                     error_code=e.error_code,
                     message=e.error_message,
@@ -46,7 +46,7 @@ def dead_letters_for_events(events, event_pks):
                 error_class=e.error_class,
                 error_code=e.error_code,
                 error_message=e.error_message,
-                payload=e.raw.get("payload"),
+                payload=e.payload,
                 business_keys=e.business_keys,
                 business_key=business_key_of(e.business_keys),
                 first_failed_at=e.occurred_at,

@@ -64,9 +64,12 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
         )  # fmt: skip
         .order_by("id")
     )
+    # The sweep over every letter streams (a server-side cursor: three round trips); a given
+    # selection (one ingest batch's transactions, one bulk replay) is read in one.
+    letters = qs.iterator(chunk_size=chunk) if queryset is None else qs
     marked = [
         letter.id
-        for letter in qs.iterator(chunk_size=chunk)
+        for letter in letters
         if is_superseded(letter, letter.transaction, letter.flow)
     ]
     for start in range(0, len(marked), chunk):

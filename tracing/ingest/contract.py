@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from django.conf import settings
+from django.db.models import Value
 
 from integration_hub.models import Flow, Plant, System
 from tracing.models import FAILURE_STATUSES, EventStatus
@@ -44,7 +45,7 @@ class FlowInfo:
 
 
 class Catalog:
-    """Codes → ids for one request: four small queries, then dictionary lookups."""
+    """Codes → ids for one request: three small queries, then dictionary lookups."""
 
     def __init__(self):
         self.flows = {
@@ -60,8 +61,15 @@ class Catalog:
             for f in Flow.objects.prefetch_related("target_systems")
         }
         self.flows_by_id = {f.id: f for f in self.flows.values()}
-        self.systems = dict(System.objects.values_list("code", "id"))
-        self.plants = dict(Plant.objects.values_list("code", "id"))
+        systems = System.objects.annotate(entry=Value("system")).order_by()
+        plants = Plant.objects.annotate(entry=Value("plant")).order_by()
+        both = systems.values_list("entry", "code", "id").union(
+            plants.values_list("entry", "code", "id"), all=True
+        )
+        codes = {"system": {}, "plant": {}}
+        for kind, code, pk in both:
+            codes[kind][code] = pk
+        self.systems, self.plants = codes["system"], codes["plant"]
 
     @staticmethod
     def valid(values):
@@ -85,7 +93,10 @@ class CleanEvent:
     error_message: str
     payload_json: str | None
     attributes_json: str | None
-    raw: dict
+    source: str
+    target: str | None
+    plant: str
+    payload: object
     transaction_id: int | None = None
 
     @property
@@ -147,31 +158,44 @@ def timestamp_field(event, name, now, errors, required=True):
     if not isinstance(value, str):
         errors[name] = ["Must be an RFC 3339 string such as 2026-11-20T06:00:05+01:00."]
         return None
+    parsed, problem = parse_timestamp(value, TimeBounds(now))
+    if problem:
+        errors[name] = [problem]
+    return parsed
+
+
+class TimeBounds:
+    """What a reported time may be around `now`: INGEST_MAX_AGE_DAYS back, 5 minutes ahead."""
+
+    __slots__ = ("now", "max_age", "earliest", "latest")
+
+    def __init__(self, now):
+        self.now, self.max_age = now, timedelta(days=settings.INGEST_MAX_AGE_DAYS)
+        self.earliest, self.latest = now - self.max_age, now + FUTURE_TOLERANCE
+
+
+def parse_timestamp(value, bounds):
+    """(UTC time, None) for an RFC 3339 string within `bounds`, else (None, why not)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        errors[name] = [f"{value[:64]!r} is not RFC 3339 (e.g. 2026-11-20T06:00:05+01:00)."]
-        return None
+        return None, f"{value[:64]!r} is not RFC 3339 (e.g. 2026-11-20T06:00:05+01:00)."
     if parsed.tzinfo is None:
-        errors[name] = ["Must carry a UTC offset (Z or +01:00)."]
-        return None
+        return None, "Must carry a UTC offset (Z or +01:00)."
     try:
         parsed = parsed.astimezone(UTC)
     except OverflowError:  # year 1 or 9999 with an offset falls off the calendar
-        errors[name] = [f"{value[:64]} is outside the calendar this hub accepts."]
-        return None
-    max_age = timedelta(days=settings.INGEST_MAX_AGE_DAYS)
-    if parsed < now - max_age:
-        errors[name] = [
-            f"{value[:64]} is more than {max_age.days} days in the past (INGEST_MAX_AGE_DAYS)."
-        ]
-        return None
-    if parsed > now + FUTURE_TOLERANCE:
-        errors[name] = [
-            f"{value} is more than 5 minutes ahead of the server clock ({now.isoformat()})."
-        ]
-        return None
-    return parsed
+        return None, f"{value[:64]} is outside the calendar this hub accepts."
+    if parsed < bounds.earliest:
+        return None, (
+            f"{value[:64]} is more than {bounds.max_age.days} days in the past "
+            "(INGEST_MAX_AGE_DAYS)."
+        )
+    if parsed > bounds.latest:
+        return None, (
+            f"{value} is more than 5 minutes ahead of the server clock ({bounds.now.isoformat()})."
+        )
+    return parsed, None
 
 
 def string_map(event, name, limit, errors):
@@ -244,22 +268,28 @@ def json_blob(event, name, errors, *, max_bytes=None, max_keys=None):
         if len(value) > max_keys:
             errors[name] = [f"At most {max_keys} keys; got {len(value)}."]
             return None
+    blob, problem = dump_json(value, max_bytes=max_bytes)
+    if problem:
+        errors[name] = [problem]
+    return blob
+
+
+def dump_json(value, *, max_bytes=None):
+    """(JSON text, None) for a value storable as JSON within `max_bytes`, else (None, why not)."""
     try:
         blob = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as exc:
-        errors[name] = [
-            "Holds an integer beyond 64 bits; send it as a string so it is kept exactly."
-            if "64-bit" in str(exc)
-            else f"Not storable as JSON: {exc}."
-        ]
-        return None
+        if "64-bit" in str(exc):
+            return (
+                None,
+                "Holds an integer beyond 64 bits; send it as a string so it is kept exactly.",
+            )
+        return None, f"Not storable as JSON: {exc}."
     if max_bytes is not None and len(blob) > max_bytes:
-        errors[name] = [f"At most {max_bytes // 1024} KiB; got {len(blob) // 1024} KiB."]
-        return None
+        return None, f"At most {max_bytes // 1024} KiB; got {len(blob) // 1024} KiB."
     if b"\\u0000" in blob:
-        errors[name] = ["Must not contain NUL characters (\\u0000)."]
-        return None
-    return blob.decode()
+        return None, "Must not contain NUL characters (\\u0000)."
+    return blob.decode(), None
 
 
 def validate_event(event, *, catalog, now, api_key=None):
@@ -335,7 +365,10 @@ def validate_event(event, *, catalog, now, api_key=None):
             error_message=error[2],
             payload_json=payload_json,
             attributes_json=attributes_json,
-            raw=event,
+            source=event["source"],
+            target=event.get("target"),
+            plant=event["plant"],
+            payload=event.get("payload"),
         ),
         None,
     )

@@ -12,6 +12,7 @@ from integration_hub import exact_json
 from integration_hub.models import ApiKey
 from integration_hub.rate_limits import RateLimited, spend_for_key
 from tracing.ingest import metrics
+from tracing.ingest.compiled import split_batch
 from tracing.ingest.pipeline import ingest_events
 
 
@@ -70,14 +71,18 @@ def read_body(request):
     return body
 
 
-def parse_json(request):
-    """The request's JSON body (415, 413 and 400 with the reason otherwise)."""
+def json_body(request):
+    """The request's body when it is JSON (415 and 413 otherwise)."""
     content_type = request.content_type or ""
     if content_type != "application/json":
         raise BadRequest(
             415, f"Content-Type must be application/json, not {content_type or 'none'!r}."
         )
-    body = read_body(request)
+    return read_body(request)
+
+
+def decode(body):
+    """The body decoded (400 with the reason and position when it is not JSON)."""
     try:
         return exact_json.loads(body)
     except exact_json.TooDeep as exc:
@@ -86,8 +91,31 @@ def parse_json(request):
         raise BadRequest(400, exact_json.describe(exc), position=exc.pos) from None
 
 
+def parse_json(request):
+    """The request's JSON body (415, 413 and 400 with the reason otherwise)."""
+    return decode(json_body(request))
+
+
 def parse_events(request):
-    data = parse_json(request)
+    """The reported events: TypedEvents and decoded values from a well-formed batch (the
+    compiled contract's fast path), else the body decoded whole and checked for shape."""
+    body = json_body(request)
+    events = split_batch(body)
+    if events is None:
+        events = events_of(decode(body))
+    if len(events) > settings.INGEST_MAX_EVENTS:
+        raise BadRequest(
+            413,
+            f"At most {settings.INGEST_MAX_EVENTS} events per request; got {len(events)}.",
+            field="events",
+        )
+    if not events:
+        raise BadRequest(400, "'events' is empty.", field="events")
+    return events
+
+
+def events_of(data):
+    """The events of a decoded body: one event object or {"events": [...]}."""
     if isinstance(data, dict) and "events" in data:
         events = data["events"]
         if not isinstance(events, list):
@@ -99,14 +127,6 @@ def parse_events(request):
         events = [data]
     else:
         raise BadRequest(400, 'Body must be one event object or {"events": [...]}.')
-    if len(events) > settings.INGEST_MAX_EVENTS:
-        raise BadRequest(
-            413,
-            f"At most {settings.INGEST_MAX_EVENTS} events per request; got {len(events)}.",
-            field="events",
-        )
-    if not events:
-        raise BadRequest(400, "'events' is empty.", field="events")
     return events
 
 

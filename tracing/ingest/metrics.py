@@ -7,8 +7,6 @@ from contextlib import contextmanager
 
 from prometheus_client import Counter, Histogram
 
-from integration_hub.models import Plant, System
-
 INGESTED = Counter(
     "hub_ingest_events",
     "Events received, by source system, plant and outcome (accepted, duplicate, rejected).",
@@ -32,28 +30,26 @@ def request_timer(door):
         REQUEST_SECONDS.labels(door=door).observe(time.perf_counter() - started)
 
 
-def count_outcomes(raw_events, result):
-    """Count each event of a batch once by its outcome. Source and plant are labels only when
-    they are registered codes (a rejected event's free text would make unbounded series)."""
-    rejected = {item["index"] for item in result.rejected}
-    inserted = set(result.inserted_ids)
-    counts, seen = {}, set()
-    known = None
-    for index, raw in enumerate(raw_events):
-        if index in rejected:
-            if known is None:
-                known = (
-                    set(System.objects.values_list("code", flat=True)),
-                    set(Plant.objects.values_list("code", flat=True)),
-                )
-            source, plant = _label(raw, "source", known[0]), _label(raw, "plant", known[1])
-            outcome = "rejected"
-        else:
-            source, plant = raw["source"], raw["plant"]
-            event_id = raw["event_id"]
-            outcome = "accepted" if event_id in inserted and event_id not in seen else "duplicate"
-            seen.add(event_id)
+def count_outcomes(batch, inserted_ids, *, catalog):
+    """Count each event of a validated batch once by its outcome. Source and plant are labels
+    only when they are registered codes (a rejected event's free text would make unbounded
+    series)."""
+    inserted = set(inserted_ids)
+    counts = {}
+
+    def count(source, plant, outcome):
         counts[source, plant, outcome] = counts.get((source, plant, outcome), 0) + 1
+
+    for event in batch.valid:
+        count(event.source, event.plant, "accepted" if event.event_id in inserted else "duplicate")
+    for event in batch.repeats:
+        count(event.source, event.plant, "duplicate")
+    for value in batch.rejected_values:
+        count(
+            _label(value, "source", catalog.systems),
+            _label(value, "plant", catalog.plants),
+            "rejected",
+        )
     for (source, plant, outcome), number in counts.items():
         INGESTED.labels(source=source, plant=plant, outcome=outcome).inc(number)
 

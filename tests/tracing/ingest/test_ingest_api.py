@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from integration_hub.models import ApiKey, System
 from tests.events import event, failed, sample_events
@@ -301,3 +303,21 @@ def test_ingest_batch_runs_a_fixed_number_of_queries(
         result = ingest_events(events)
     assert result.accepted == 250
     assert Transaction.objects.count() == 200
+
+
+def test_a_batch_reads_the_key_and_the_catalog_in_four_queries(post, p100):
+    """The key, its allowed systems and plants, the flows, and the systems and plants: the
+    reads every request makes before storing, whatever the batch size."""
+    key, raw = ApiKey.issue("ERP P100", systems=[System.objects.get(code="ERP")], plants=[p100])
+    events = [event(correlation_id=f"PO-{i}") for i in range(50)]
+    with CaptureQueriesContext(connection) as queries:
+        response = post({"events": events + [event(source="MES")]}, key=raw)
+    assert response.json()["accepted"] == 50
+    assert "may not report for source MES" in response.json()["rejected"][0]["errors"]["source"][0]
+    catalog_reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip("(").startswith("SELECT") and ' FROM "integration_hub_' in q["sql"]
+        and "integration_hub_downtime" not in q["sql"]  # the stuck clock's calendar
+    ]  # fmt: skip
+    assert len(catalog_reads) == 4, catalog_reads

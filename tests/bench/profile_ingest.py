@@ -1,0 +1,305 @@
+"""Where an ingest request spends its time, per 1,000 events, on PostgreSQL.
+
+    .venv/bin/python -m tests.bench.profile_ingest [--batches N] [--batch-size N] [--warm-up N]
+
+Recreates BENCH_DATABASE_URL (as tests.bench.run does), then POSTs batches of the bench's
+realistic event stream to POST /api/v1/events through Django's WSGI handler in this process
+(middleware, URL routing and the view included; no socket, no gunicorn, one request at a time).
+Each stage is a function of the request path wrapped with a timer; a stage's time excludes the
+stages it calls, and whatever the request spent outside every stage is reported as
+"WSGI + middleware". Prints the median and mean per stage in ms per 1,000 events over the
+batches after the warm-up, the SQL round trips per batch, then one line of JSON.
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+
+import orjson
+
+from tests.bench.common import (
+    DEFAULT_URL,
+    BenchError,
+    EventStream,
+    log,
+    recreate_database,
+    server_env,
+    setup_django,
+)
+
+# (label, module, attribute) in request order; attributes missing from the code are skipped.
+STAGES = (
+    ("HTTP: API key lookup", "tracing.ingest.http", "api_key_from"),
+    ("HTTP: body read (+gunzip)", "tracing.ingest.http", "read_body"),
+    ("HTTP: JSON decode + batch shape", "tracing.ingest.http", "parse_events"),
+    ("HTTP: rate limit", "tracing.ingest.http", "spend_for_key"),
+    ("catalog", "tracing.ingest.pipeline", "Catalog"),
+    ("validation", "tracing.ingest.pipeline", "validate_events"),
+    ("transaction lock/create", "tracing.ingest.pipeline", "lock_transactions"),
+    ("event insert (COPY + INSERT … SELECT)", "tracing.ingest.pipeline", "insert_events"),
+    ("fold", "tracing.ingest.pipeline", "fold_events"),
+    ("settle (+ downtime calendar)", "tracing.ingest.pipeline", "settle_transactions"),
+    ("transaction update", "tracing.ingest.pipeline", "update_transactions"),
+    ("business keys", "tracing.ingest.pipeline", "insert_business_keys"),
+    ("dead letters", "tracing.ingest.pipeline", "dead_letters_for_events"),
+    ("superseded marking", "tracing.ingest.pipeline", "mark_superseded"),
+    ("store_events rest", "tracing.ingest.pipeline", "store_events"),
+    ("BEGIN + COMMIT", "tracing.ingest.pipeline", "_with_deadlock_retry"),
+    ("ingest_events rest", "tracing.ingest.http", "ingest_events"),
+    ("metrics counters", "tracing.ingest.pipeline", "count_outcomes"),
+    ("HTTP: API key touch", "integration_hub.models", "ApiKey.touch"),
+    ("HTTP: response JSON", "tracing.ingest.http", "_json"),
+)
+REST = "HTTP: WSGI, middleware, routing, view"
+
+
+class StageClock:
+    """Exclusive wall time, CPU time of this process and SQL round trips per stage: a stage's
+    own, minus those of the stages it calls."""
+
+    def __init__(self):
+        self.stack = []  # [label, children's wall, children's cpu]
+        self.wall, self.cpu, self.trips = {}, {}, {}
+
+    def wrap(self, label, func):
+        clock = self
+
+        def timed(*args, **kwargs):
+            frame = [label, 0.0, 0.0]
+            clock.stack.append(frame)
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+                clock.stack.pop()
+                clock.wall[label] = clock.wall.get(label, 0.0) + wall - frame[1]
+                clock.cpu[label] = clock.cpu.get(label, 0.0) + cpu - frame[2]
+                if clock.stack:
+                    clock.stack[-1][1] += wall
+                    clock.stack[-1][2] += cpu
+
+        timed.__wrapped__ = func
+        return timed
+
+    def round_trip(self):
+        label = self.stack[-1][0] if self.stack else REST
+        self.trips[label] = self.trips.get(label, 0) + 1
+
+    def take(self):
+        taken = self.wall, self.cpu, self.trips
+        self.wall, self.cpu, self.trips = {}, {}, {}
+        return taken
+
+
+def install(clock):
+    """Wrap every stage that exists in this code; return the labels wrapped, in order."""
+    import importlib
+
+    labels = []
+    for label, module_name, attribute in STAGES:
+        owner = importlib.import_module(module_name)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        if not hasattr(owner, name):
+            continue
+        raw = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name)
+        if isinstance(raw, classmethod):
+            setattr(owner, name, classmethod(clock.wrap(label, raw.__func__)))
+        else:
+            setattr(owner, name, clock.wrap(label, raw))
+        if label not in labels:
+            labels.append(label)
+    return labels
+
+
+@contextmanager
+def counting_round_trips(clock):
+    """Count statements and COPYs sent on psycopg cursors (Django's and the raw ones)."""
+    import psycopg
+
+    execute, copy = psycopg.Cursor.execute, psycopg.Cursor.copy
+
+    def counted_execute(self, *args, **kwargs):
+        clock.round_trip()
+        return execute(self, *args, **kwargs)
+
+    def counted_copy(self, *args, **kwargs):
+        clock.round_trip()
+        return copy(self, *args, **kwargs)
+
+    psycopg.Cursor.execute, psycopg.Cursor.copy = counted_execute, counted_copy
+    try:
+        yield
+    finally:
+        psycopg.Cursor.execute, psycopg.Cursor.copy = execute, copy
+
+
+def post(app, body, api_key):
+    """One POST /api/v1/events through the WSGI handler; return (status, parsed body)."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/events",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Bearer {api_key}",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = int(status.split()[0])
+
+    chunks = app(environ, start_response)
+    data = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    return answer["status"], orjson.loads(data)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench.profile_ingest", description=__doc__
+    )
+    parser.add_argument("--batches", type=int, default=40, help="batches profiled")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--warm-up", type=int, default=5, help="batches sent before profiling")
+    parser.add_argument(
+        "--cprofile", metavar="FILE", help="also run cProfile over the profiled batches, "
+        "write its stats to FILE and print the top functions by own time",
+    )  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def report(labels, batches, batch_size):
+    """The table (ms per 1,000 events: median wall, mean wall, mean CPU, round trips) and a
+    summary for JSON; `batches` holds (wall, cpu, trips, request wall, request cpu) each."""
+    scale = 1000.0 / batch_size * 1000.0  # seconds per batch → ms per 1,000 events
+    rows = []
+    for label in [*labels, REST]:
+        walls = [wall.get(label, 0.0) * scale for wall, *_ in batches]
+        cpus = [cpu.get(label, 0.0) * scale for _, cpu, *_ in batches]
+        trips = [t.get(label, 0) for _, _, t, *_ in batches]
+        rows.append(
+            (label, statistics.median(walls), statistics.mean(walls), statistics.mean(cpus),
+             statistics.median(trips))
+        )  # fmt: skip
+    walls = [b[3] * scale for b in batches]
+    cpus = [b[4] * scale for b in batches]
+    mean_wall = statistics.mean(walls)
+    width = max(len(row[0]) for row in rows)
+    lines = [
+        f"ingest profile: {len(batches)} batches of {batch_size:,} events, PostgreSQL, "
+        "in-process WSGI, one request at a time; ms per 1,000 events",
+        f"  {'stage':<{width}}  {'median':>7}  {'mean':>7}  {'share':>5}  {'cpu':>7}  trips",
+    ]
+    for label, median, mean, cpu, trips in rows:
+        lines.append(
+            f"  {label:<{width}}  {median:7.2f}  {mean:7.2f}  {100 * mean / mean_wall:4.1f}%"
+            f"  {cpu:7.2f}  {trips:5.0f}"
+        )
+    trips = statistics.median(sum(b[2].values()) for b in batches)
+    lines.append(
+        f"  {'request total':<{width}}  {statistics.median(walls):7.2f}  {mean_wall:7.2f}"
+        f"  {100.0:4.0f}%  {statistics.mean(cpus):7.2f}  {trips:5.0f}"
+    )
+    lines.append(
+        f"  wall = elapsed; cpu = this process (the web worker's share; the rest of the wall "
+        f"time is PostgreSQL and waiting). One sender: {1e6 / mean_wall:,.0f} events/s."
+    )
+    return "\n".join(lines), {
+        "batches": len(batches),
+        "batch_size": batch_size,
+        "stages": {
+            label: {
+                "median_ms": round(median, 2),
+                "mean_ms": round(mean, 2),
+                "cpu_ms": round(cpu, 2),
+                "round_trips": trips,
+            }
+            for label, median, mean, cpu, trips in rows
+        },  # fmt: skip
+        "request_ms": round(mean_wall, 2),
+        "request_cpu_ms": round(statistics.mean(cpus), 2),
+        "round_trips": trips,
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    log(f"recreating {url}")
+    recreate_database(url)
+    api_key = setup_django(server_env(url))
+    from django.core.wsgi import get_wsgi_application
+
+    app = get_wsgi_application()
+    total = (args.warm_up + args.batches) * args.batch_size
+    stream = EventStream(total)
+    events = stream.take(iter(stream), total)
+    bodies = [
+        orjson.dumps({"events": events[i : i + args.batch_size]})
+        for i in range(0, total, args.batch_size)
+    ]
+    del events
+    clock = StageClock()
+    labels = install(clock)
+    log(f"warm-up: {args.warm_up} batches")
+    for body in bodies[: args.warm_up]:
+        status, answer = post(app, body, api_key)
+        if status != 202 or answer["rejected"]:
+            raise BenchError(f"warm-up batch answered {status}: {str(answer)[:300]}")
+    log(f"profiling {args.batches} batches of {args.batch_size:,}")
+    batches = []
+    profiler = cProfile.Profile() if args.cprofile else None
+    with counting_round_trips(clock):
+        if profiler:
+            profiler.enable()
+        for body in bodies[args.warm_up :]:
+            clock.take()
+            wall, cpu = time.perf_counter(), time.thread_time()
+            status, answer = post(app, body, api_key)
+            wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+            if status != 202 or answer["rejected"]:
+                raise BenchError(f"batch answered {status}: {str(answer)[:300]}")
+            walls, cpus, trips = clock.take()
+            walls[REST] = wall - sum(walls.values())
+            cpus[REST] = cpu - sum(cpus.values())
+            batches.append((walls, cpus, trips, wall, cpu))
+        if profiler:
+            profiler.disable()
+    if profiler:
+        profiler.dump_stats(args.cprofile)
+        pstats.Stats(args.cprofile, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    text, summary = report(labels, batches, args.batch_size)
+    print(text, flush=True)
+    print(orjson.dumps(summary).decode(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        sys.exit(1)
