@@ -68,9 +68,7 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
     # selection (one ingest batch's transactions, one bulk replay) is read in one.
     letters = qs.iterator(chunk_size=chunk) if queryset is None else qs
     marked = [
-        letter.id
-        for letter in letters
-        if is_superseded(letter, letter.transaction, letter.flow)
+        letter.id for letter in letters if is_superseded(letter, letter.transaction, letter.flow)
     ]
     for start in range(0, len(marked), chunk):
         ids = marked[start : start + chunk]
