@@ -305,9 +305,10 @@ def test_ingest_batch_runs_a_fixed_number_of_queries(
     assert Transaction.objects.count() == 200
 
 
-def test_a_batch_reads_the_key_and_the_catalog_in_four_queries(post, p100):
-    """The key, its allowed systems and plants, the flows, and the systems and plants: the
-    reads every request makes before storing, whatever the batch size."""
+def test_a_batch_reads_the_key_and_the_catalog_in_five_queries(post, p100):
+    """The key, its allowed systems and plants, the flows, their target systems (fan-out
+    milestones), and the systems and plants: the reads every request makes before storing,
+    whatever the batch size."""
     key, raw = ApiKey.issue("ERP P100", systems=[System.objects.get(code="ERP")], plants=[p100])
     events = [event(correlation_id=f"PO-{i}") for i in range(50)]
     with CaptureQueriesContext(connection) as queries:
@@ -320,4 +321,4 @@ def test_a_batch_reads_the_key_and_the_catalog_in_four_queries(post, p100):
         if q["sql"].lstrip("(").startswith("SELECT") and ' FROM "integration_hub_' in q["sql"]
         and "integration_hub_downtime" not in q["sql"]  # the stuck clock's calendar
     ]  # fmt: skip
-    assert len(catalog_reads) == 4, catalog_reads
+    assert len(catalog_reads) == 5, catalog_reads
