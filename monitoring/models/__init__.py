@@ -19,6 +19,7 @@ from monitoring.models.replay import (
 )
 from monitoring.models.slo import (
     SLO,
+    DayRollup,
     HourRollup,
     Outcome,
     Rollup,
@@ -39,6 +40,7 @@ __all__ = [
     "AlertRule",
     "AlertTransition",
     "BulkAction",
+    "DayRollup",
     "Delivery",
     "HourRollup",
     "Outcome",
