@@ -9,7 +9,7 @@ from django.http import Http404
 from monitoring.dashboards.windows import DAY, HOUR
 from monitoring.models import SLO, Outcome, SLOStatus
 from monitoring.slo import histogram, rollups
-from monitoring.slo.figures import series
+from monitoring.slo.figures import point, series
 
 # ── SLO tiles ──────────────────────────────────────────────────────────────────────────────
 
@@ -154,8 +154,16 @@ def slo_for_plant(plant, slug):
 
 
 def slo_history(slo, plant, window):
-    """Hourly attainment and burn rate over the window (monitoring.slo.series)."""
-    return series(slo, plant_id=plant.id, since=window.since, until=window.until)
+    """Attainment and burn rate per hour over the window (monitoring.slo.series), or per day
+    in the plant's zone when the range's charts go by day (from the day rollups)."""
+    if window.step < DAY:
+        return series(slo, plant_id=plant.id, since=window.since, until=window.until)
+    days, bucket_of = defaultdict(lambda: [0, 0]), window.bucketer(plant.tzinfo)
+    for _, _, start, good, total, _ in window_rows([slo.id], plant, window, histograms=False):
+        day = days[bucket_of(start)]
+        day[0] += good
+        day[1] += total
+    return [point(slo, day, good, total) for day, (good, total) in sorted(days.items())]
 
 
 def slo_histogram(slo, plant, window):

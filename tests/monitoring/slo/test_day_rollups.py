@@ -224,6 +224,10 @@ def test_28_day_dashboard_figures_equal_the_raw_outcomes(p100):
     assert tiles.slo_histogram(slo, p100, window) == (merged, histogram.percentiles(merged))
     rows = {r.flow.code: r for r in overview.flow_rows(p100, window, NOW)}
     assert rows["order_release"].p95 == histogram.percentile(merged, 0.95)
+    history = tiles.slo_history(slo, p100, window)
+    assert [(p["at"], p["total"], p["good"]) for p in history] == [
+        (d.isoformat(), t, g) for d, t, g, _ in expected
+    ]
     assert DayRollup.objects.filter(slo=slo, plant=p100).count() >= 27
 
 
