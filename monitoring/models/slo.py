@@ -136,6 +136,14 @@ class Outcome(models.Model):
                 condition=Q(good=False, latency__isnull=True, pending=False),
                 name="outcome_overdue",
             ),
+            # The SLO page's worst items, in the order it lists them (never finished first,
+            # then slowest): the first of a range are read without sorting every bad one.
+            models.Index(
+                fields=["slo", "plant", "-latency", "-at"],
+                condition=Q(good=False, pending=False),
+                include=["minute"],
+                name="outcome_worst",
+            ),
         ]
 
     def __str__(self):

@@ -51,14 +51,18 @@ def day_span(moment, tz):
 
 
 def day_spans(first, last, tz):
-    """The days in zone `tz` whose hours all lie in [first, last) (whole hours), in order."""
+    """The days in zone `tz` whose hours all lie in [first, last) (whole hours), in order;
+    none at the ends of the calendar, where a local day has no UTC start (read as hours)."""
     spans = []
-    start, end = day_span(first, tz)
-    if start < first:
-        start, end = day_span(end, tz)
-    while end <= last:
-        spans.append((start, end))
-        start, end = day_span(end, tz)
+    try:
+        start, end = day_span(first, tz)
+        if start < first:
+            start, end = day_span(end, tz)
+        while end <= last:
+            spans.append((start, end))
+            start, end = day_span(end, tz)
+    except OverflowError:
+        return []
     return spans
 
 
