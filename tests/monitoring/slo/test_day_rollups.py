@@ -193,7 +193,7 @@ def test_days_built_for_another_zone_are_not_used(random_minutes, p100):
     assert sum(r[4] for r in found) == from_minutes(rows, ids, p100.pk, since, NOW)[1]
     rollups.recompute_days({(s, p100.pk, r.hour) for s in ids for r in HourRollup.objects.all()})
     # A day row whose end no longer matches the zone's day is not used either.
-    row = DayRollup.objects.filter(plant=p100).order_by("day")[3]
+    row = DayRollup.objects.filter(plant=p100, day=datetime(2026, 11, 18, 23, 0, tzinfo=UTC))[0]
     DayRollup.objects.filter(pk=row.pk).update(next_day=row.next_day + timedelta(hours=1), total=0)
     assert read(ids, p100, since, NOW)[0] == from_minutes(rows, ids, p100.pk, since, NOW)
 
