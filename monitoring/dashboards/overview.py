@@ -114,7 +114,7 @@ def flow_rows(plant, window, now, slos=None):
     measured = {row.latency_slo.id: row for row in rows.values() if row.latency_slo}
     merged = defaultdict(dict)
     for slo_id, *_, hist in rollups.rows(
-        measured, plant_id=plant.id, since=window.since, until=window.until
+        measured, plant_id=plant.id, since=window.since, until=window.until, tz=plant.tzinfo
     ):
         histogram.add_all(merged[slo_id], hist)
     for slo_id, row in measured.items():

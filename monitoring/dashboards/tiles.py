@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from django.db.models import F, Q
 from django.http import Http404
 
-from monitoring.dashboards.windows import HOUR
+from monitoring.dashboards.windows import DAY, HOUR
 from monitoring.models import SLO, Outcome, SLOStatus
 from monitoring.slo import histogram, rollups
-from monitoring.slo.figures import series
+from monitoring.slo.figures import point, series
 
 # ── SLO tiles ──────────────────────────────────────────────────────────────────────────────
 
@@ -94,7 +94,7 @@ def attainment_points(plant, window, slo_ids):
 def window_rows(slo_ids, plant, window, *, histograms=True):
     """(slo_id, plant_id, start, good, total, histogram) of the plant over the window: minute
     rows when a chart bucket is shorter than an hour (at most 180 per SLO), else whole hours
-    plus the minutes at the edges."""
+    plus the minutes at the edges, and whole days of the plant when a bucket is a day."""
     return rollups.rows(
         slo_ids,
         plant_id=plant.id,
@@ -102,6 +102,7 @@ def window_rows(slo_ids, plant, window, *, histograms=True):
         until=window.until,
         with_histogram=histograms,
         whole_hours=window.step >= HOUR,
+        tz=plant.tzinfo if window.step >= DAY else None,
     )
 
 
@@ -153,14 +154,22 @@ def slo_for_plant(plant, slug):
 
 
 def slo_history(slo, plant, window):
-    """Hourly attainment and burn rate over the window (monitoring.slo.series)."""
-    return series(slo, plant_id=plant.id, since=window.since, until=window.until)
+    """Attainment and burn rate per hour over the window (monitoring.slo.series), or per day
+    in the plant's zone when the range's charts go by day (from the day rollups)."""
+    if window.step < DAY:
+        return series(slo, plant_id=plant.id, since=window.since, until=window.until)
+    days, bucket_of = defaultdict(lambda: [0, 0]), window.bucketer(plant.tzinfo)
+    for _, _, start, good, total, _ in window_rows([slo.id], plant, window, histograms=False):
+        day = days[bucket_of(start)]
+        day[0] += good
+        day[1] += total
+    return [point(slo, day, good, total) for day, (good, total) in sorted(days.items())]
 
 
 def slo_histogram(slo, plant, window):
     """The summed latency histogram of the window and its percentiles."""
     merged = rollups.merged_histogram(
-        [slo.id], plant_id=plant.id, since=window.since, until=window.until
+        [slo.id], plant_id=plant.id, since=window.since, until=window.until, tz=plant.tzinfo
     )
     return merged, histogram.percentiles(merged)
 

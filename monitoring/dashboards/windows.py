@@ -39,6 +39,9 @@ DEFAULT_RANGE = "24h"
 HOUR = timedelta(hours=1)
 
 
+DAY = timedelta(days=1)
+
+
 MAX_CUSTOM = timedelta(days=90)
 
 
@@ -72,7 +75,7 @@ class Window:
             return timedelta(hours=1)
         if span <= timedelta(days=8):
             return timedelta(hours=6)
-        return timedelta(days=1)
+        return DAY
 
     def bucketer(self, tz):
         """A function from a moment to the start of the chart bucket that holds it: local
@@ -85,7 +88,7 @@ class Window:
         def bucket(moment):
             start = seen.get(moment)
             if start is None:
-                if step >= timedelta(days=1):
+                if step >= DAY:
                     local = moment.astimezone(tz)
                     start = local.replace(hour=0, minute=0, second=0, microsecond=0)
                 else:

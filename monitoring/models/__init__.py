@@ -20,6 +20,7 @@ from monitoring.models.replay import (
 )
 from monitoring.models.slo import (
     SLO,
+    DayRollup,
     HourRollup,
     Outcome,
     Rollup,
@@ -41,6 +42,7 @@ __all__ = [
     "AgreementRule",
     "AlertTransition",
     "BulkAction",
+    "DayRollup",
     "Delivery",
     "HourRollup",
     "Outcome",

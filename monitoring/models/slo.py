@@ -145,6 +145,14 @@ class Outcome(models.Model):
                 condition=Q(good=False, latency__isnull=True, pending=False),
                 name="outcome_overdue",
             ),
+            # The SLO page's worst items, in the order it lists them (never finished first,
+            # then slowest): the first of a range are read without sorting every bad one.
+            models.Index(
+                fields=["slo", "plant", "-latency", "-at"],
+                condition=Q(good=False, pending=False),
+                include=["minute"],
+                name="outcome_worst",
+            ),
         ]
 
     def __str__(self):
@@ -204,6 +212,28 @@ class HourRollup(RollupCounts):
 
     def __str__(self):
         return f"{self.slo_id}@{self.plant_id} {self.hour:%Y-%m-%d %H}h {self.good}/{self.total}"
+
+
+class DayRollup(RollupCounts):
+    """Per day in the plant's zone, SLO and plant: the sum of the hour rollups that start in
+    that day, the way daily charts bucket hours (a 28-day range reads 28 rows, not 672).
+
+    `day` is the first hour starting at or after the plant's local midnight, `next_day` the
+    next day's; kept in step with the hours by monitoring.slo.rollups.recompute_days. A read
+    uses a row only if both still match the plant's zone and reads the hours otherwise, so a
+    missing or stale day (a zone changed since) costs time, never a wrong figure.
+    """
+
+    day = models.DateTimeField()
+    next_day = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["slo", "plant", "day"], name="uniq_rollup_day")
+        ]
+
+    def __str__(self):
+        return f"{self.slo_id}@{self.plant_id} {self.day:%Y-%m-%d %H}h+ {self.good}/{self.total}"
 
 
 class SLOStatus(models.Model):

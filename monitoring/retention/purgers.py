@@ -9,7 +9,15 @@ from django.db.models import Max
 from django.db.models.functions import Coalesce
 
 from integration_hub.retention import Purge, cutoffs
-from monitoring.models import ACTIVE_REPLAY_STATES, SLO, Delivery, HourRollup, Replay, Rollup
+from monitoring.models import (
+    ACTIVE_REPLAY_STATES,
+    SLO,
+    DayRollup,
+    Delivery,
+    HourRollup,
+    Replay,
+    Rollup,
+)
 
 
 def longest_window_days():
@@ -49,11 +57,22 @@ def expired_hour_rollups(now):
     )
 
 
+def remove_hours_and_their_days(hours):
+    """Hour rollups take the day rollups that sum them along: every day that starts at or
+    before an hour that goes (so a day row never outlives one of its hours)."""
+    latest = hours.values("slo_id", "plant_id").annotate(last=Max("hour")).order_by()
+    for row in latest:
+        DayRollup.objects.filter(
+            slo_id=row["slo_id"], plant_id=row["plant_id"], day__lte=row["last"]
+        ).delete()
+    return hours.delete()
+
+
 BEFORE_TRACING = [
     Purge("replays", expired_replays),
     Purge("deliveries", expired_deliveries),
 ]
 AFTER_TRACING = [
     Purge("minute_rollups", expired_minute_rollups),
-    Purge("hour_rollups", expired_hour_rollups),
+    Purge("hour_rollups", expired_hour_rollups, remove_hours_and_their_days),
 ]

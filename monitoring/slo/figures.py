@@ -217,16 +217,18 @@ def series(slo, *, plant_id=None, since, until):
         hour = hours[rollups.floor_hour(start)]
         hour[0] += good
         hour[1] += total
-    return [
-        {
-            "at": hour.isoformat(),
-            "good": good,
-            "total": total,
-            "attainment": good / total if total else None,
-            "burn_rate": round(burn_rate(total - good, total, slo.objective), 4),
-        }
-        for hour, (good, total) in sorted(hours.items())
-    ]
+    return [point(slo, hour, good, total) for hour, (good, total) in sorted(hours.items())]
+
+
+def point(slo, at, good, total):
+    """One point of an SLO's history: counts, attainment and burn rate from `at` on."""
+    return {
+        "at": at.isoformat(),
+        "good": good,
+        "total": total,
+        "attainment": good / total if total else None,
+        "burn_rate": round(burn_rate(total - good, total, slo.objective), 4),
+    }
 
 
 def latency_percentiles(slo, *, plant_id=None, since, until):

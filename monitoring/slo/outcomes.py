@@ -21,6 +21,7 @@ from django.utils import timezone
 from integration_hub.calendars import NO_DOWNTIME, Calendar
 from monitoring.models import (
     SLO,
+    DayRollup,
     HourRollup,
     Outcome,
     ReconciliationException,
@@ -291,5 +292,7 @@ def rebuild(now=None, *, progress=None):
         Outcome.objects.all().delete()
         Rollup.objects.exclude(rollups.before_final(lines, "minute")).delete()
         HourRollup.objects.exclude(rollups.before_final(lines, "hour")).delete()
+        # Days are sums of hours: any day with an hour rebuilt goes, and comes back from them.
+        DayRollup.objects.exclude(rollups.before_final(lines, "next_day", inclusive=True)).delete()
         Watermark.objects.update_or_create(name="outcomes", defaults={"at": EPOCH})
     return refresh(now, progress=progress)

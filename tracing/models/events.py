@@ -92,14 +92,19 @@ class Transaction(models.Model):
             models.Index(fields=["correlation_id"], name="txn_correlation"),
             models.Index(fields=["state", "stuck_at"], name="txn_state_stuck"),
             # Dashboards count what is open or failed per plant and flow: small partial indexes
-            # whose size follows the open and failed work, not the history.
+            # whose size follows the open and failed work, not the history, and that hold what
+            # the counts read (index-only scans: open transactions lie scattered over the heap).
             models.Index(
                 fields=["plant", "flow", "first_seen"],
                 condition=Q(state__in=["in_flight", "stuck"]),
+                include=["state", "stuck_at"],
                 name="txn_open",
             ),
             models.Index(
-                fields=["plant", "last_seen"], condition=Q(state="failed"), name="txn_failed"
+                fields=["plant", "last_seen"],
+                condition=Q(state="failed"),
+                include=["flow", "first_seen"],
+                name="txn_failed",
             ),
             # Fan-outs that reached some targets and not all: what reconciliation looks at.
             models.Index(

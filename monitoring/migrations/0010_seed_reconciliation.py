@@ -59,7 +59,7 @@ def seed(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitoring", "0007_reconciliation"),
+        ("monitoring", "0009_reconciliation"),
         ("integration_hub", "0008_flow_fan_out"),
     ]
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]

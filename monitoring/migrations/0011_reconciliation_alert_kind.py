@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitoring", "0008_seed_reconciliation"),
+        ("monitoring", "0010_seed_reconciliation"),
     ]
 
     operations = [

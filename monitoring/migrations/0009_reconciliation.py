@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("integration_hub", "0008_flow_fan_out"),
-        ("monitoring", "0006_shift_digests"),
+        ("monitoring", "0008_worst_outcomes_index"),
         ("tracing", "0006_fan_out_per_target"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
