@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from integration_hub.models import Downtime
 from monitoring.dashboards import charts, overview, tiles, windows
-from monitoring.models import SLO
+from monitoring.models import SLO, ReconciliationException
 from tracing.models import timeline_url
 from tracing.transactions.charts import format_duration
 
@@ -133,6 +133,9 @@ def overview_context(request, plant, window, now):
         "letters": letters,
         "letters_total": sum(g["count"] for g in letters),
         "letters_url": dead_letters_url(plant),
+        # Open exceptions, counted on the (plant, state, since) index: what is open, not history.
+        "disagreements": ReconciliationException.objects.open().filter(plant=plant).count(),
+        "disagreements_url": f"{reverse('reconciliation')}?{urlencode({'plant': plant.code})}",
         "headline": headline,
         "headline_label": tiles.STATUS_LABELS[headline],
         "breaching": [t for t in shown if t.state == "breaching"],

@@ -217,3 +217,12 @@ def test_admins_add_agreement_rules_by_api_and_bad_ones_name_the_field(admin_api
     )
     assert refused.status_code == 403
     assert AgreementRule.objects.get(pk=rule.pk).enabled
+
+
+def test_the_plant_overview_counts_open_exceptions_with_a_link(exceptions, client, bob):
+    client.force_login(bob)
+    html = client.get("/plants/P100/").content.decode()
+    assert (
+        '<a href="/reconciliation/?plant=P100" class="n-warn"><strong>1</strong> '
+        "reconciliation exception</a>" in html
+    )
