@@ -37,12 +37,12 @@ def _copy_statements(k, cutoff_sql):
             "transactions",
             f"""INSERT INTO tracing_transaction (id, correlation_id, state, business_keys,
                     first_seen, last_seen, first_event_id, milestones, milestones_last_ok,
-                    failure_at, failure_step, failure_event_id, last_error, event_count,
-                    completed_at, stuck_at, updated_at, flow_id, plant_id)
+                    milestone_systems, failure_at, failure_step, failure_event_id, last_error,
+                    event_count, completed_at, stuck_at, updated_at, flow_id, plant_id)
                 SELECT t.id + %(txn_off)s, t.correlation_id || '{suffix}', t.state,
                     t.business_keys, t.first_seen - {shift}, t.last_seen - {shift},
                     t.first_event_id || '{suffix}', {_iso("t.milestones", shift)},
-                    {_iso("t.milestones_last_ok", shift)}, t.failure_at - {shift},
+                    {_iso("t.milestones_last_ok", shift)}, '{{}}'::jsonb, t.failure_at - {shift},
                     t.failure_step,
                     CASE WHEN t.failure_event_id = '' THEN '' ELSE t.failure_event_id
                         || '{suffix}' END,

@@ -26,12 +26,12 @@ CHUNK = 50_000  # transactions per INSERT, for progress
 
 TRANSACTIONS = """
 INSERT INTO tracing_transaction (flow_id, correlation_id, plant_id, state, business_keys,
-    first_seen, last_seen, first_event_id, milestones, milestones_last_ok, failure_step,
-    failure_event_id, event_count, completed_at, stuck_at, updated_at)
+    first_seen, last_seen, first_event_id, milestones, milestones_last_ok, milestone_systems,
+    failure_step, failure_event_id, event_count, completed_at, stuck_at, updated_at)
 SELECT f.id, 'PO-' || g, p.ids[1 + g %% array_length(p.ids, 1)],
     CASE WHEN g %% 100 = 0 THEN 'in_flight' ELSE 'completed' END,
     jsonb_build_object('order', g::text), t, t + interval '3 minutes', 'erp-' || g || '-1',
-    '{}', '{}', '', '', 4, CASE WHEN g %% 100 = 0 THEN NULL ELSE t + interval '3 minutes' END,
+    '{}', '{}', '{}', '', '', 4, CASE WHEN g %% 100 = 0 THEN NULL ELSE t + interval '3 minutes' END,
     t + interval '4 hours', t
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) g
 CROSS JOIN (SELECT id FROM integration_hub_flow WHERE code = 'order_release') f
