@@ -34,6 +34,15 @@ class BenchError(RuntimeError):
     """A setup problem: printed as is, exit status 1."""
 
 
+def run_main(main):
+    """A bench's `python -m` entry: its exit status, or a setup problem printed as is."""
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
 # --- database and Django -------------------------------------------------------------------
 
 

@@ -17,7 +17,6 @@ import http.client
 import math
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -27,7 +26,15 @@ from datetime import UTC, datetime
 import orjson
 
 from tests.bench.cluster import ThrowawayPostgres
-from tests.bench.common import BenchError, EventStream, Gunicorn, fmt_int, log, psql, server_env
+from tests.bench.common import (
+    EventStream,
+    Gunicorn,
+    fmt_int,
+    log,
+    psql,
+    run_main,
+    server_env,
+)
 from tests.bench.common import setup_django as common_setup_django
 
 TEMPLATE_BATCHES = 40  # distinct batches generated once; rounds of them get fresh ids
@@ -398,8 +405,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

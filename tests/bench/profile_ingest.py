@@ -29,6 +29,7 @@ from tests.bench.common import (
     EventStream,
     log,
     recreate_database,
+    run_main,
     server_env,
     setup_django,
 )
@@ -298,8 +299,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -9,7 +9,6 @@ report, then one line of JSON. Progress goes to stderr.
 
 import argparse
 import os
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -18,13 +17,13 @@ import orjson
 from tests.bench import ingest, search
 from tests.bench.common import (
     DEFAULT_URL,
-    BenchError,
     EventStream,
     Gunicorn,
     fmt_int,
     log,
     psql,
     recreate_database,
+    run_main,
     server_env,
     setup_django,
 )
@@ -164,8 +163,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -25,7 +25,6 @@ import http.client
 import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -37,12 +36,12 @@ from urllib.parse import quote
 import orjson
 
 from tests.bench.common import (
-    BenchError,
     Gunicorn,
     fmt_int,
     log,
     psql,
     recreate_database,
+    run_main,
     server_env,
 )
 from tests.bench.common import setup_django as common_setup_django
@@ -458,8 +457,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)
