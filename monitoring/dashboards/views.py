@@ -59,6 +59,10 @@ def search_url(plant, **filters):
     return f"{reverse('transaction-search')}?{urlencode(query)}"
 
 
+def reconciliation_url(plant):
+    return f"{reverse('reconciliation')}?{urlencode({'plant': plant.code})}"
+
+
 def dead_letters_url(plant, error_class=None):
     query = {"plant": plant.code}
     if error_class:
@@ -135,7 +139,7 @@ def overview_context(request, plant, window, now):
         "letters_url": dead_letters_url(plant),
         # Open exceptions, counted on the (plant, state, since) index: what is open, not history.
         "disagreements": ReconciliationException.objects.open().filter(plant=plant).count(),
-        "disagreements_url": f"{reverse('reconciliation')}?{urlencode({'plant': plant.code})}",
+        "disagreements_url": reconciliation_url(plant),
         "headline": headline,
         "headline_label": tiles.STATUS_LABELS[headline],
         "breaching": [t for t in shown if t.state == "breaching"],
@@ -355,7 +359,7 @@ def _worst(outcome, slo, plant):
         exception = outcome.exception
         item.update(
             label=exception.correlation_id,
-            url=f"{reverse('reconciliation')}?{urlencode({'plant': plant.code})}",
+            url=reconciliation_url(plant),
             what=f"reconciliation · missing {', '.join(exception.missing)}",
             error=exception.summary,
         )

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from integration_hub.models import Flow, System
 from monitoring.models import AgreementRule
+from tracing.ingest import correlate
 from tracing.ingest.correlate import targets_reached
 from tracing.models import BusinessKey, Transaction
 
@@ -39,10 +40,6 @@ class Finding:
     agreement: AgreementRule | None = None
 
 
-def _time(value):
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
-
-
 def named(keys):
     """'lot L-26-737953' for a transaction's business keys (the most telling one)."""
     for name in (*KEY_ORDER, *sorted(keys)):
@@ -66,7 +63,7 @@ def _minutes(delta):
 
 def fan_out_flows():
     flows = Flow.objects.prefetch_related("target_systems").select_related("source_system")
-    return {f.id: f for f in flows if f.fan_out_milestones and f.target_systems.exists()}
+    return {f.id: f for f in flows if f.fan_out_milestones and f.target_systems.all()}
 
 
 def fan_out_findings(now, calendar, codes, also=()):
@@ -121,9 +118,8 @@ def fan_out_findings(now, calendar, codes, also=()):
 def reached_at(txn, milestone, system_id=None):
     """When the transaction first reached the milestone (at that system, if given)."""
     if system_id is None:
-        return _time(txn.milestones.get(milestone))
-    seen = txn.milestone_systems.get(milestone, {}).get(str(system_id))
-    return _time(seen[0]) if seen else None
+        return correlate.reached_at(txn, milestone)
+    return correlate.targets_reached(txn, milestone, [system_id]).get(system_id)
 
 
 def last_state(txn, milestones, system_id):

@@ -1,7 +1,7 @@
 """The transaction timeline: milestone progress and a swimlane figure (one lane per system)."""
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from html import escape
 
 import plotly.graph_objects as go
@@ -52,10 +52,6 @@ def format_duration(delta):
     else:
         text = f"{secs} s"
     return sign + text
-
-
-def _time(value):
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def milestone_progress(txn):
