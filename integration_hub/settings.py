@@ -281,6 +281,13 @@ INGEST_MAX_EVENTS = 5000
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # Events older than this are refused: a typo in the year, not a late arrival.
 INGEST_MAX_AGE_DAYS = env_int("INGEST_MAX_AGE_DAYS", 400, minimum=1)
+# Where events are folded into their transactions: in the ingest request ("request": a 202
+# means the transaction already shows the event), or by the correlator process ("deferred":
+# `manage.py run_correlator`; the request only stores, and transactions, business-key search
+# and dead letters follow within about a second). tracing/ingest/correlator.py.
+INGEST_CORRELATION = env_choice("INGEST_CORRELATION", "request", ("request", "deferred"))
+CORRELATOR_BATCH = env_int("CORRELATOR_BATCH", 5000, minimum=1)
+CORRELATOR_IDLE_SECONDS = float(env_int("CORRELATOR_IDLE_MS", 200, minimum=10)) / 1000
 
 # Passwords set through the API and the admin: long enough, not common, not the username.
 AUTH_PASSWORD_VALIDATORS = [

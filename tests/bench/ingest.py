@@ -1,4 +1,9 @@
-"""Ingest bench: batches over HTTP to gunicorn, a raw COPY of the same rows, and a re-send."""
+"""Ingest bench: batches over HTTP to gunicorn, a raw COPY of the same rows, and a re-send.
+
+With a correlator (INGEST_CORRELATION=deferred), the clock runs until the correlator has
+folded the last event, not until the last 202, and a sampler records how far the correlator's
+queue fell behind while the senders sent.
+"""
 
 import http.client
 import threading
@@ -10,6 +15,7 @@ import orjson
 from tests.bench.common import log
 
 EVENT_TABLE = "tracing_traceevent"
+QUEUE_TABLE = "tracing_pendingcorrelation"
 COPY_TABLE = "bench_copy"
 
 
@@ -80,6 +86,48 @@ def count_events(pg):
     return pg.execute(f"SELECT count(*) FROM {EVENT_TABLE}").fetchone()[0]
 
 
+class Backlog:
+    """Samples the correlator's queue every `every` s on its own connection: the most events
+    queued and the longest an event had waited, until stopped."""
+
+    def __init__(self, url, every=0.1):
+        self.url, self.every = url, every
+        self.max_queued, self.max_wait = 0, 0.0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._sample)
+
+    def _sample(self):
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            while not self.stopping.is_set():
+                queued, waited = pg.execute(
+                    f"SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() "
+                    f"- min(received_at)), 0) FROM {QUEUE_TABLE}"
+                ).fetchone()
+                self.max_queued = max(self.max_queued, queued)
+                self.max_wait = max(self.max_wait, float(waited))
+                self.stopping.wait(self.every)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join()
+
+
+def wait_until_folded(pg, timeout=600):
+    """Seconds until the correlator's queue is empty."""
+    started = time.perf_counter()
+    while pg.execute(f"SELECT EXISTS (SELECT 1 FROM {QUEUE_TABLE})").fetchone()[0]:
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"correlator still behind after {timeout} s")
+        time.sleep(0.02)
+    return time.perf_counter() - started
+
+
 def raw_copy(pg, columns, *, indexed=False):
     """Rows and seconds of one COPY … FROM STDIN of the stored event rows into a copy of the
     table: bare (same columns and id identity, no index or constraint), or `indexed` with the
@@ -115,7 +163,7 @@ def raw_copy(pg, columns, *, indexed=False):
     return rows, elapsed
 
 
-def run(*, server, api_key, pg, events, batch_size, connections):
+def run(*, server, api_key, pg, events, batch_size, connections, deferred=False, url=None):
     from tracing.ingest.pipeline import EVENT_COLUMNS
 
     bodies = serialize(events, batch_size)
@@ -123,7 +171,21 @@ def run(*, server, api_key, pg, events, batch_size, connections):
     before = count_events(pg)
     pg.execute("CHECKPOINT")
     log(f"POST {len(events):,} events in {len(bodies)} batches over {connections} connections")
-    seconds, first = post_all(server.url, api_key, bodies, connections)
+    folding = {}
+    if deferred:
+        with Backlog(url) as backlog:
+            seconds_202, first = post_all(server.url, api_key, bodies, connections)
+            tail = wait_until_folded(pg)
+        seconds = seconds_202 + tail
+        folding = {
+            "seconds_to_last_202": round(seconds_202, 2),
+            "events_per_s_202": round(len(events) / seconds_202),
+            "fold_tail_seconds": round(tail, 2),
+            "max_queued": backlog.max_queued,
+            "max_wait_seconds": round(backlog.max_wait, 2),
+        }
+    else:
+        seconds, first = post_all(server.url, api_key, bodies, connections)
     stored = count_events(pg) - before
     log(f"stored {stored:,} in {seconds:.1f} s; raw COPY of the same rows (indexed, then bare)")
     copied, copy_seconds = raw_copy(pg, EVENT_COLUMNS, indexed=True)
@@ -131,7 +193,8 @@ def run(*, server, api_key, pg, events, batch_size, connections):
     log("re-sending every batch")
     resend_seconds, again = post_all(server.url, api_key, bodies, connections)
     new_rows = count_events(pg) - before - stored
-    return {
+    return folding | {
+        "correlation": "deferred" if deferred else "request",
         "events": len(events),
         "batch_size": batch_size,
         "connections": connections,

@@ -51,7 +51,7 @@ STAGES = (
     ("dead letters", "tracing.ingest.pipeline", "dead_letters_for_events"),
     ("superseded marking", "tracing.ingest.pipeline", "mark_superseded"),
     ("store_events rest", "tracing.ingest.pipeline", "store_events"),
-    ("BEGIN + COMMIT", "tracing.ingest.pipeline", "_with_deadlock_retry"),
+    ("BEGIN + COMMIT", "tracing.ingest.pipeline", "with_deadlock_retry"),
     ("ingest_events rest", "tracing.ingest.http", "ingest_events"),
     ("metrics counters", "tracing.ingest.pipeline", "count_outcomes"),
     ("HTTP: API key touch", "integration_hub.models", "ApiKey.touch"),

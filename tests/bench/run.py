@@ -1,10 +1,16 @@
 """`make bench`: ingestion and search figures on PostgreSQL behind gunicorn.
 
     .venv/bin/python -m tests.bench.run [--events N] [--search-events N] [--quick]
+        [--correlation request|deferred|both]
 
 Drops and recreates BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/
 integration_hub_bench), so never point it at a database you want to keep. Prints a fixed-format
 report, then one line of JSON. Progress goes to stderr.
+
+Ingest runs once per correlation mode (INGEST_CORRELATION), each on its own gunicorn and its
+own next --events of the stream: "request" folds in the request; "deferred" runs
+`manage.py run_correlator` beside gunicorn and stops the clock when it has folded the last
+event.
 """
 
 import argparse
@@ -27,6 +33,7 @@ from tests.bench.common import (
     server_env,
     setup_django,
 )
+from tests.bench.processes import Background, manage
 
 TARGET_RATIO, TARGET_PEAK_MB, TARGET_P95_MS = 0.33, 300, 50
 
@@ -44,6 +51,10 @@ def parse_args(argv):
     parser.add_argument("--connections", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--requests", type=int, default=50, help="search requests per case")
+    parser.add_argument(
+        "--correlation", choices=("request", "deferred", "both"), default="both",
+        help="INGEST_CORRELATION mode(s) to measure ingest in",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.search_events = 20_000, 100_000
@@ -55,9 +66,20 @@ def ingest_report(i):
     lines = [
         f"ingest   {fmt_int(i['events'])} events in {fmt_int(i['batch_size'])}-event batches, "
         f"{i['workers']} gunicorn workers, {i['connections']} client connections "
-        f"(~{i['mean_event_bytes']} B/event)",
+        f"(~{i['mean_event_bytes']} B/event), correlation {i['correlation']}",
         f"  http ingest      : {fmt_int(i['events_per_s'])} events/s  ({i['seconds']:.1f} s, "
         f"{fmt_int(i['stored'])} stored, {i['rejected']} rejected, {i['retries']} retries)",
+    ]
+    if i["correlation"] == "deferred":
+        lines += [
+            f"    last 202 after {i['seconds_to_last_202']:.1f} s "
+            f"({fmt_int(i['events_per_s_202'])} events/s), last event folded "
+            f"{i['fold_tail_seconds']:.2f} s later; the rate above counts to the last fold",
+            f"    correlator queue: at most {fmt_int(i['max_queued'])} events, oldest waited at "
+            f"most {i['max_wait_seconds']:.2f} s  (README promises <= 1 s)  "
+            f"{verdict(i['max_wait_seconds'] <= 1.0)}",
+        ]
+    lines += [
         f"  raw COPY indexed : {fmt_int(i['copy_rows_per_s'])} rows/s  "
         f"({fmt_int(i['copy_rows'])} rows, 1 stream, the event table's indexes and constraints)",
         f"  raw COPY bare    : {fmt_int(i['bare_copy_rows_per_s'])} rows/s  "
@@ -98,6 +120,29 @@ def search_report(s):
     return "\n".join(lines)
 
 
+def ingest_in_mode(mode, env, args, api_key, pg, events, url):
+    """Ingest `events` over HTTP with INGEST_CORRELATION=`mode` (and the correlator when
+    deferred); the figures of ingest.run."""
+    env = env | {"INGEST_CORRELATION": mode}
+    server = Gunicorn(env, workers=args.workers).start()
+    folder = Background("correlator", manage("run_correlator"), env) if mode == "deferred" else None
+    try:
+        return ingest.run(
+            server=server,
+            api_key=api_key,
+            pg=pg,
+            events=events,
+            batch_size=args.batch_size,
+            connections=args.connections,
+            deferred=folder is not None,
+            url=url,
+        )
+    finally:
+        server.stop()
+        if folder:
+            folder.stop()
+
+
 def load_average():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -122,20 +167,20 @@ def main(argv=None):
         "cpus": os.cpu_count(),
         "load_at_start": load_average(),
     }
+    modes = ("request", "deferred") if args.correlation == "both" else (args.correlation,)
+    status, summary["ingest"] = 0, []
+    with psql(url) as pg:
+        for n, mode in enumerate(modes):
+            if n:
+                log(f"generating the next {args.events:,} events")
+                events = stream.take(events_iter, args.events)
+            figures = ingest_in_mode(mode, env, args, api_key, pg, events, url)
+            summary["ingest"].append(figures)
+            print(ingest_report(figures), flush=True)
+        del events
     server = Gunicorn(env, workers=args.workers).start()
-    status = 0
     try:
         with psql(url) as pg:
-            summary["ingest"] = ingest.run(
-                server=server,
-                api_key=api_key,
-                pg=pg,
-                events=events,
-                batch_size=args.batch_size,
-                connections=args.connections,
-            )
-            del events
-            print(ingest_report(summary["ingest"]), flush=True)
             try:
                 figures = search.top_up(events_iter, pg, args.search_events, args.batch_size)
                 figures["events"], figures["transactions"] = pg.execute(

@@ -44,13 +44,16 @@ def fold_event(txn, event):
         if last is None or at > _time(last):
             txn.milestones_last_ok[event.step] = _iso(at)
         by_system = txn.milestone_systems.setdefault(event.step, {})
+        iso = _iso(at)
         for system_id in {event.source_id, event.target_id} - {None}:
             seen = by_system.get(str(system_id))
             if seen is None:
-                by_system[str(system_id)] = [_iso(at), _iso(at)]
+                by_system[str(system_id)] = [iso, iso]
             else:
-                seen[0] = min(seen[0], _iso(at), key=_time)
-                seen[1] = max(seen[1], _iso(at), key=_time)
+                if at < _time(seen[0]):
+                    seen[0] = iso
+                if at > _time(seen[1]):
+                    seen[1] = iso
     elif event.is_failure and (
         txn.failure_at is None or (at, event.event_id) > (txn.failure_at, txn.failure_event_id)
     ):

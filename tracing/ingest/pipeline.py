@@ -9,6 +9,7 @@ so concurrent senders of the same events store each once.
 from dataclasses import dataclass, field
 
 import orjson
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -23,6 +24,7 @@ from tracing.models import (
     BusinessKey,
     DeadLetter,
     EventLedger,
+    PendingCorrelation,
     TraceEvent,
     Transaction,
     TransactionState,
@@ -68,21 +70,27 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
-def ingest_events(raw_events, *, api_key=None, now=None):
+def ingest_events(raw_events, *, api_key=None, now=None, defer=None):
     """Validate, store and correlate a batch.
 
     Accepts a list of decoded JSON values, or of the TypedEvents that http.parse_events makes
     of a well-formed body (judged alike: compiled.py). Guarantees: each valid event is stored
     once (events already stored, or repeated within the batch, are counted as duplicates);
     every invalid one is reported by index with all its field errors; the events and their
-    transactions are committed together before this returns.
+    transactions are committed together before this returns. Deferred (`defer`, by default
+    INGEST_CORRELATION=deferred), the events are committed with their place in the
+    correlator's queue instead, and their transactions follow when it folds them.
     """
     now = now or timezone.now()
+    if defer is None:
+        defer = settings.INGEST_CORRELATION == "deferred"
     catalog = Catalog()
     batch = validate_events(raw_events, catalog=catalog, now=now, api_key=api_key)
     result = IngestResult(duplicates=len(batch.repeats), rejected=batch.rejected)
     if batch.valid:
-        inserted = _with_deadlock_retry(lambda: store_events(batch.valid, catalog=catalog, now=now))
+        inserted = with_deadlock_retry(
+            lambda: store_events(batch.valid, catalog=catalog, now=now, defer=defer)
+        )
         result.accepted = len(inserted)
         result.duplicates += len(batch.valid) - len(inserted)
         result.inserted_ids = inserted
@@ -90,7 +98,7 @@ def ingest_events(raw_events, *, api_key=None, now=None):
     return result
 
 
-def _with_deadlock_retry(work, attempts=3):
+def with_deadlock_retry(work, attempts=3):
     """Run `work` in a transaction; retry when PostgreSQL aborts it as a deadlock victim.
 
     Two batches that share transactions lock rows in different orders now and then; the
@@ -106,13 +114,25 @@ def _with_deadlock_retry(work, attempts=3):
                 raise
 
 
-def store_events(events, *, catalog, now):
-    """Insert new events and fold them into their (locked) transactions; return new event ids."""
-    txns = lock_transactions(events, now=now)
+def store_events(events, *, catalog, now, defer=False):
+    """Insert new events and fold them into their (locked) transactions; return new event ids.
+
+    Deferred, the transactions are only created where new (not locked: nothing is folded
+    here) and the new events are queued for the correlator in the statement that stores them.
+    """
+    txns = lock_transactions(events, now=now, lock=not defer)
     for event in events:
         event.transaction_id = txns[txn_key(event)].id
-    inserted = insert_events(events, received_at=now)
+    inserted = insert_events(events, received_at=now, queue=defer)
     new_events = [e for e in events if e.event_id in inserted]
+    if not defer:
+        correlate(new_events, txns, inserted, catalog=catalog, now=now)
+    return [e.event_id for e in new_events]
+
+
+def correlate(new_events, txns, inserted, *, catalog, now):
+    """Fold stored events into their locked transactions (`txns` by txn_key) and bring what
+    hangs off them up to date: business keys, dead letters, superseded marks."""
     touched = fold_events(new_events, txns)
     settle_transactions(touched.values(), catalog=catalog, now=now)
     update_transactions(list(touched.values()))
@@ -126,7 +146,6 @@ def store_events(events, *, catalog, now):
     dead_letters_for_events([e for e in new_events if e.is_failure and e.payload_json], inserted)
     # A dead letter whose transaction has now reached its milestone must not be replayed.
     mark_superseded(DeadLetter.objects.filter(transaction_id__in=list(touched)), now=now)
-    return [e.event_id for e in new_events]
 
 
 def fold_events(events, txns):
@@ -172,8 +191,8 @@ def _stub(event, now):
     )
 
 
-def lock_transactions(events, *, now):
-    """The transactions of these events, created if new, locked FOR UPDATE."""
+def lock_transactions(events, *, now, lock=True):
+    """The transactions of these events, created if new, locked FOR UPDATE (unless not `lock`)."""
     first = {}
     for e in events:
         key = txn_key(e)
@@ -200,13 +219,13 @@ def lock_transactions(events, *, now):
             txn = by_key[tuple(key)]
             txn.id = pk
             found[tuple(key)] = txn
-        found.update(_select_locked(first.keys() - found.keys()))
+        found.update(_select_locked(first.keys() - found.keys(), lock=lock))
         return found
-    found = _select_locked(first.keys())
+    found = _select_locked(first.keys(), lock=lock)
     missing = [t for t in stubs if _identity(t) not in found]
     if missing:
         Transaction.objects.bulk_create(missing, ignore_conflicts=True)
-        found.update(_select_locked({_identity(t) for t in missing}))
+        found.update(_select_locked({_identity(t) for t in missing}, lock=lock))
     return found
 
 
@@ -214,19 +233,60 @@ def _identity(txn):
     return (txn.plant_id, txn.flow_id, txn.correlation_id)
 
 
-def _select_locked(keys):
+def _select_locked(keys, *, lock=True):
     if not keys:
         return {}
-    rows = (
-        Transaction.objects.select_for_update()
-        .filter(
-            plant_id__in={plant for plant, _, _ in keys},
-            flow_id__in={flow for _, flow, _ in keys},
-            correlation_id__in={corr for _, _, corr in keys},
+    if connection.vendor == "postgresql":
+        typed = [("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text")]
+        return _pg_transactions(
+            f"JOIN {_recordset(typed)} USING (plant_id, flow_id, correlation_id)",
+            _json_rows(typed, sorted(keys)),
+            lock=lock,
         )
-        .order_by("id")
-    )
+    rows = Transaction.objects.select_for_update() if lock else Transaction.objects.all()
+    rows = rows.filter(
+        plant_id__in={plant for plant, _, _ in keys},
+        flow_id__in={flow for _, flow, _ in keys},
+        correlation_id__in={corr for _, _, corr in keys},
+    ).order_by("id")
     return {_identity(t): t for t in rows if _identity(t) in keys}
+
+
+def locked_by_id(ids):
+    """The transactions with these ids by identity, locked FOR UPDATE in id order (PostgreSQL)."""
+    return _pg_transactions("WHERE t.id = ANY(%s)", list(ids), lock=True)
+
+
+_TXN_NAMES = [f.attname for f in Transaction._meta.concrete_fields]
+_TXN_SELECT = ", ".join(
+    f"t.{name}::text" if _TXN_FIELDS[name].get_internal_type() == "JSONField" else f"t.{name}"
+    for name in _TXN_NAMES
+)
+_TXN_JSON = [
+    i for i, name in enumerate(_TXN_NAMES) if _TXN_FIELDS[name].get_internal_type() == "JSONField"
+]
+
+
+def _pg_transactions(clause, param, *, lock):
+    """Transaction rows of `SELECT … FROM transaction t {clause}` (one parameter), ordered by id
+    and locked unless not `lock`, by identity. JSON columns come as text for orjson: Django's
+    per-row decoding cost more than the query."""
+    table = Transaction._meta.db_table
+    with server_bound_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_TXN_SELECT} FROM {table} t {clause} ORDER BY t.id"
+            + (" FOR UPDATE OF t" if lock else ""),
+            [param],
+        )
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        values = list(row)
+        for i in _TXN_JSON:
+            values[i] = None if values[i] is None else orjson.loads(values[i])
+        txn = Transaction.from_db(connection.alias, _TXN_NAMES, values)
+        found[_identity(txn)] = txn
+    return found
 
 
 def insert_business_keys(rows):
@@ -249,7 +309,7 @@ def insert_business_keys(rows):
 def _pg_insert(table, typed_columns, rows, *, suffix=""):
     """INSERT … SELECT FROM the rows sent as one JSON parameter; returns RETURNING rows."""
     names = ", ".join(name for name, _ in typed_columns)
-    with _server_bound_cursor() as cursor:
+    with server_bound_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {_recordset(typed_columns)} "
             f"{suffix}",
@@ -286,7 +346,7 @@ def _keys_json(keys):
     return orjson.dumps(keys).decode()
 
 
-def _server_bound_cursor():
+def server_bound_cursor():
     """A psycopg cursor that sends parameters separately from the SQL.
 
     Django's cursors bind client-side (quoting every array element into the SQL text), which
@@ -299,18 +359,19 @@ def _server_bound_cursor():
     return psycopg.Cursor(connection.connection)
 
 
-def _pg_copy_events(rows):
+def _pg_copy_events(rows, *, queue=False):
     """COPY the rows into a session-local staging table, then move the new ones across.
 
     COPY is the cheapest way in. The event table is partitioned, so its event_ids cannot be
     unique there: each id is claimed in the ledger first (ON CONFLICT DO NOTHING: a concurrent
     sender of the same id waits for this transaction, then finds it taken), and only the
-    claimed events are inserted. The staging table empties itself at commit.
+    claimed events are inserted. The staging table empties itself at commit. With `queue`, the
+    same statement puts each stored event in the correlator's queue.
     """
     table, ledger = TraceEvent._meta.db_table, EventLedger._meta.db_table
     columns = ", ".join(EVENT_COLUMNS)
     staged = ", ".join(f"s.{column}" for column in EVENT_COLUMNS)
-    with _server_bound_cursor() as cursor:
+    with server_bound_cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS ingest_stage ON COMMIT DELETE ROWS AS "
             f"SELECT {columns} FROM {table} WITH NO DATA"
@@ -318,26 +379,38 @@ def _pg_copy_events(rows):
         with cursor.copy(f"COPY ingest_stage ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(
+        store = (
+            f"INSERT INTO {table} ({columns}) SELECT {staged} FROM ingest_stage s "
+            "JOIN claimed USING (event_id) RETURNING event_id, id, received_at"
+        )
+        claim = (
             f"WITH claimed AS (INSERT INTO {ledger} (event_id, received_at) "
             "SELECT event_id, received_at FROM ingest_stage "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
-            f"INSERT INTO {table} ({columns}) SELECT {staged} FROM ingest_stage s "
-            "JOIN claimed USING (event_id) RETURNING event_id, id"
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"
         )
+        if queue:
+            pending = PendingCorrelation._meta.db_table
+            cursor.execute(
+                f"{claim}, stored AS ({store}), queued AS (INSERT INTO {pending} "
+                "(event_pk, received_at) SELECT id, received_at FROM stored) "
+                "SELECT event_id, id FROM stored"
+            )
+        else:
+            cursor.execute(f"{claim} {store.removesuffix(', received_at')}")
         inserted = dict(cursor.fetchall())
         cursor.execute("TRUNCATE ingest_stage")
     return inserted
 
 
-def insert_events(events, *, received_at):
-    """INSERT … ON CONFLICT (event_id) DO NOTHING; return {event_id: pk} of the rows inserted."""
+def insert_events(events, *, received_at, queue=False):
+    """INSERT … ON CONFLICT (event_id) DO NOTHING; return {event_id: pk} of the rows inserted,
+    each queued for the correlator too with `queue`."""
     table = TraceEvent._meta.db_table
     columns = ", ".join(EVENT_COLUMNS)
     rows = [_event_row(e, received_at) for e in events]
     inserted = {}
     if connection.vendor == "postgresql":
-        return _pg_copy_events(rows)
+        return _pg_copy_events(rows, queue=queue)
     adapt = connection.ops.adapt_datetimefield_value
     one = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
     with connection.cursor() as cursor:
@@ -352,6 +425,10 @@ def insert_events(events, *, received_at):
                 params,
             )
             inserted.update(cursor.fetchall())
+    if queue:
+        PendingCorrelation.objects.bulk_create(
+            PendingCorrelation(event_pk=pk, received_at=received_at) for pk in inserted.values()
+        )
     return inserted
 
 
@@ -382,7 +459,7 @@ def update_transactions(txns):
     if connection.vendor == "postgresql":
         typed = [("id", "bigint"), *TXN_COLUMNS]
         assignments = ", ".join(f"{column} = v.{column}" for column, _ in TXN_COLUMNS)
-        with _server_bound_cursor() as cursor:
+        with server_bound_cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS t SET {assignments} FROM {_recordset(typed)} WHERE t.id = v.id",
                 [_json_rows(typed, ([t.id, *_txn_values(t)] for t in txns))],

@@ -228,3 +228,20 @@ class EventLedger(models.Model):
 
     def __str__(self):
         return self.event_id
+
+
+class PendingCorrelation(models.Model):
+    """A stored event not yet folded into its transaction: the correlator's queue when
+    INGEST_CORRELATION=deferred (tracing/ingest/correlator.py).
+
+    Written in the same statement and transaction as the event, so a 202 means the event will
+    be folded; the correlator deletes the rows it folds in the transaction that folds them, so
+    a crash of either side loses nothing and folds nothing twice.
+    """
+
+    # The event row's id and partition key (no foreign key can point into a partitioned table).
+    event_pk = models.BigIntegerField()
+    received_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"event {self.event_pk}"
