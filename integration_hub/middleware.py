@@ -5,7 +5,7 @@ import logging
 
 from django.http import JsonResponse
 
-from integration_hub.unavailable import is_unavailable, unavailable_response
+from integration_hub.unavailable import Saturated, is_unavailable, unavailable_response
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ class DatabaseUnavailable:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if isinstance(exception, Saturated):
+            log.warning("Saturated (%s %s): %s", request.method, request.path, exception)
+            return unavailable_response(
+                request, message=exception.message, wait=exception.retry_after
+            )
         if is_unavailable(exception):
             log.warning("Database unavailable (%s %s): %s", request.method, request.path, exception)
             return unavailable_response(request)

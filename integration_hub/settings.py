@@ -288,6 +288,9 @@ INGEST_MAX_AGE_DAYS = env_int("INGEST_MAX_AGE_DAYS", 400, minimum=1)
 INGEST_CORRELATION = env_choice("INGEST_CORRELATION", "request", ("request", "deferred"))
 CORRELATOR_BATCH = env_int("CORRELATOR_BATCH", 5000, minimum=1)
 CORRELATOR_IDLE_SECONDS = float(env_int("CORRELATOR_IDLE_MS", 200, minimum=10)) / 1000
+# Deferred: the event doors answer 503 (Retry-After: 1) while the oldest queued event has
+# waited longer than this, so reads never lag further behind than about this.
+CORRELATOR_MAX_LAG_SECONDS = float(env_int("CORRELATOR_MAX_LAG_MS", 1000, minimum=100)) / 1000
 
 # Passwords set through the API and the admin: long enough, not common, not the username.
 AUTH_PASSWORD_VALIDATORS = [

@@ -22,6 +22,15 @@ UNAVAILABLE_CODES = frozenset({"40001", "40P01", "55P03"})
 SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error", "busy")
 
 
+class Saturated(Exception):
+    """The service cannot take more work now without breaking a promise (e.g. correlation more
+    than a second behind): a 503 telling the sender why and when to come back."""
+
+    def __init__(self, message, retry_after=1):
+        super().__init__(message)
+        self.message, self.retry_after = message, retry_after
+
+
 def is_unavailable(exc):
     """Whether a database exception means the database cannot take work now."""
     if not isinstance(exc, OperationalError | InterfaceError):
@@ -42,10 +51,10 @@ def wants_html(request):
     return not request.path.startswith(("/api/", "/v1/")) and "text/html" in accept
 
 
-def unavailable_response(request, body=None):
+def unavailable_response(request, body=None, *, message=None, wait=None):
     """503 with Retry-After: JSON for APIs and machines, a short page for browsers."""
-    wait = settings.DB_RETRY_AFTER_SECONDS
-    message = f"The database is unavailable; nothing was stored. Retry after {wait} s."
+    wait = settings.DB_RETRY_AFTER_SECONDS if wait is None else wait
+    message = message or f"The database is unavailable; nothing was stored. Retry after {wait} s."
     if body is None and wants_html(request):
         response = HttpResponse(
             "<!doctype html><title>Unavailable</title>"

@@ -11,6 +11,7 @@ from integration_hub.models import Flow, Plant, WorkerHeartbeat
 from monitoring.models import SLOStatus
 from monitoring.models.alerts import Delivery
 from monitoring.models.replay import ReplayAttempt
+from tracing.ingest.backlog import backlog
 from tracing.models import DeadLetter, Transaction, TransactionState
 
 OPEN_STATES = (TransactionState.IN_FLIGHT, TransactionState.STUCK, TransactionState.FAILED)
@@ -29,6 +30,7 @@ class DatabaseCollector:
         yield replay_attempts()
         yield alert_deliveries()
         yield heartbeat_age(now)
+        yield from correlation_backlog(now)
 
 
 def open_transactions(now):
@@ -156,3 +158,20 @@ def heartbeat_age(now):
     for name, at in WorkerHeartbeat.objects.values_list("name", "at").order_by("name"):
         family.add_metric([name], (now - at).total_seconds())
     return family
+
+
+def correlation_backlog(now):
+    """The deferred correlator's queue: events waiting and how long the oldest has waited (both
+    0 when ingest folds in the request)."""
+    queued, waited = backlog(now)
+    depth = GaugeMetricFamily(
+        "hub_correlation_queued_events",
+        "Stored events waiting for the correlator (INGEST_CORRELATION=deferred).",
+    )
+    depth.add_metric([], queued)
+    lag = GaugeMetricFamily(
+        "hub_correlation_lag_seconds",
+        "How long the oldest event waiting for the correlator has waited.",
+    )
+    lag.add_metric([], waited)
+    return depth, lag

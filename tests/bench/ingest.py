@@ -30,7 +30,10 @@ def post_all(base_url, api_key, bodies, connections):
     """POST every body from `connections` threads; return (seconds, totals dict)."""
     host = urlsplit(base_url)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
-    totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "retries": 0, "failed_batches": 0}
+    totals = {
+        "accepted": 0, "duplicates": 0, "rejected": 0, "retries": 0, "failed_batches": 0,
+        "told_to_wait": 0,
+    }  # fmt: skip
     lock, cursor = threading.Lock(), iter(range(len(bodies)))
     failures = []
 
@@ -41,7 +44,9 @@ def post_all(base_url, api_key, bodies, connections):
                 index = next(cursor, None)
             if index is None:
                 break
-            for attempt in range(4):
+            attempt, deadline = 0, time.monotonic() + 120
+            while attempt < 4:
+                wait = None
                 try:
                     conn.request("POST", "/api/v1/events", bodies[index], headers)
                     resp = conn.getresponse()
@@ -51,6 +56,14 @@ def post_all(base_url, api_key, bodies, connections):
                     status, data = None, repr(exc).encode()
                 else:
                     status = resp.status
+                    wait = resp.getheader("Retry-After")
+                if status in (429, 503) and wait and time.monotonic() < deadline:
+                    # Told to come back: a sender waits as asked; this is not a failure.
+                    with lock:
+                        totals["told_to_wait"] += 1
+                    time.sleep(float(wait))
+                    continue
+                attempt += 1
                 if status in (200, 202, 400) and data.startswith(b"{"):
                     result = orjson.loads(data)
                     with lock:
@@ -64,7 +77,7 @@ def post_all(base_url, api_key, bodies, connections):
                     totals["retries"] += 1
                     if len(failures) < 3:
                         failures.append(f"batch {index}: HTTP {status} {data[:300]!r}")
-                time.sleep(0.2 * (attempt + 1))
+                time.sleep(0.2 * attempt)
             else:
                 with lock:
                     totals["failed_batches"] += 1
@@ -206,6 +219,7 @@ def run(*, server, api_key, pg, events, batch_size, connections, deferred=False,
         "accepted": first["accepted"],
         "rejected": first["rejected"],
         "retries": first["retries"],
+        "told_to_wait": first["told_to_wait"],
         "failed_batches": first["failed_batches"],
         "copy_rows": copied,
         "copy_seconds": round(copy_seconds, 2),

@@ -75,6 +75,8 @@ def ingest_report(i):
             f"    last 202 after {i['seconds_to_last_202']:.1f} s "
             f"({fmt_int(i['events_per_s_202'])} events/s), last event folded "
             f"{i['fold_tail_seconds']:.2f} s later; the rate above counts to the last fold",
+            f"    503 'correlation behind, retry after 1 s': {fmt_int(i['told_to_wait'])} "
+            "times (the sender waited and sent again)",
             f"    correlator queue: at most {fmt_int(i['max_queued'])} events, oldest waited at "
             f"most {i['max_wait_seconds']:.2f} s  (README promises <= 1 s)  "
             f"{verdict(i['max_wait_seconds'] <= 1.0)}",
@@ -156,7 +158,9 @@ def main(argv=None):
     recreate_database(url)
     env = server_env(url)
     api_key = setup_django(env)
-    stream = EventStream(max(args.events, args.search_events))
+    modes = ("request", "deferred") if args.correlation == "both" else (args.correlation,)
+    # Sized so that every mode's events and the search top-up lie in the past.
+    stream = EventStream(max(args.events * len(modes), args.search_events))
     events_iter = iter(stream)
     log(f"generating {args.events:,} events")
     events = stream.take(events_iter, args.events)
@@ -167,7 +171,6 @@ def main(argv=None):
         "cpus": os.cpu_count(),
         "load_at_start": load_average(),
     }
-    modes = ("request", "deferred") if args.correlation == "both" else (args.correlation,)
     status, summary["ingest"] = 0, []
     with psql(url) as pg:
         for n, mode in enumerate(modes):

@@ -144,15 +144,6 @@ def _lock(ids):
     return {(t.plant_id, t.flow_id, t.correlation_id): t for t in rows}
 
 
-def backlog(now=None):
-    """(queued events, seconds the oldest has waited): how far the correlator is behind."""
-    now = now or timezone.now()
-    oldest = PendingCorrelation.objects.order_by("id").values_list("received_at", flat=True)
-    first = oldest.first()
-    waited = (now - first).total_seconds() if first else 0.0
-    return PendingCorrelation.objects.count(), max(waited, 0.0)
-
-
 def run(*, stop, report=None, report_every=10.0, batch=None, idle=None, on_error=None):
     """Pass after pass until `stop()`: straight on while a pass finds a full batch, after
     `idle` seconds once the queue runs dry. `report(folded, seconds)` every `report_every`;

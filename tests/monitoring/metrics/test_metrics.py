@@ -172,3 +172,15 @@ def test_the_grafana_dashboard_reads_only_metrics_the_hub_exports(client, settin
     }
     assert len(used) >= 10
     assert used <= exported, used - exported
+
+
+def test_the_correlator_backlog_is_exported(client, settings, p100):
+    from tracing.ingest.pipeline import ingest_events
+
+    settings.METRICS_TOKEN = TOKEN
+    now = timezone.now()
+    ingest_events([event("released"), event("received", source="MW")], now=now, defer=True)
+    samples = scrape(client)
+    assert value(samples, "hub_correlation_queued_events") == 2
+    assert ("hub_correlation_lag_seconds", ()) in samples
+    assert 0 <= samples["hub_correlation_lag_seconds", ()] < 60

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tests.events import event, failed, sample_events
 from tests.tracing.ingest.test_correlation import JOURNEY, NOW, row_of
 from tracing.ingest import correlator
+from tracing.ingest.backlog import backlog
 from tracing.ingest.correlator import correlate_pending
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import BusinessKey, DeadLetter, PendingCorrelation, TraceEvent, Transaction
@@ -178,12 +179,12 @@ def test_the_loop_folds_batch_after_batch_and_reports(p100):
     assert len(passes) == 4  # 3 + 3 + 1, then the queue is empty
     assert sum(reports) == 7
     assert set(Transaction.objects.values_list("event_count", flat=True)) == {1}
-    assert correlator.backlog() == (0, 0.0)
+    assert backlog() == (0, 0.0)
 
 
 def test_backlog_names_the_queue_and_how_long_the_oldest_waited(p100):
     deferred([event("released", at=NOW - timedelta(minutes=1))], now=NOW)
-    assert correlator.backlog(now=NOW + timedelta(seconds=3)) == (1, 3.0)
+    assert backlog(now=NOW + timedelta(seconds=3)) == (1, 3.0)
 
 
 @pytest.mark.postgres
@@ -217,3 +218,31 @@ def test_passes_side_by_side_fold_each_event_once(p100):
     assert not PendingCorrelation.objects.exists()
     assert set(Transaction.objects.values_list("event_count", flat=True)) == {3}
     assert set(Transaction.objects.values_list("state", flat=True)) == {"completed"}
+
+
+def test_the_event_door_answers_503_while_the_correlator_is_over_a_second_behind(
+    client, p100, reporter_key, settings
+):
+    settings.INGEST_CORRELATION = "deferred"
+    waiting = datetime.now(UTC) - timedelta(seconds=3)
+    deferred([event("released", at=waiting - timedelta(minutes=1))], now=waiting)
+
+    def send(corr):
+        return client.post(
+            "/api/v1/events",
+            data={"events": [event("released", correlation_id=corr)]},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {reporter_key}",
+        )
+
+    refused = send("PO-LATER")
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "1"
+    assert refused.json()["error"].startswith("Correlation is 3.")
+    assert "nothing was stored" in refused.json()["error"]
+    assert not TraceEvent.objects.filter(correlation_id="PO-LATER").exists()
+
+    drain()
+    accepted = send("PO-LATER")
+    assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
+    assert PendingCorrelation.objects.count() == 1

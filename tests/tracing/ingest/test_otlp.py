@@ -16,7 +16,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from integration_hub.models import ApiKey, System, SystemAlias
 from integration_hub.rate_limits import spend_for_key
 from tracing.ingest.otlp import views as otlp_views
-from tracing.models import BusinessKey, DeadLetter, TraceEvent, Transaction
+from tracing.models import (
+    BusinessKey,
+    DeadLetter,
+    PendingCorrelation,
+    TraceEvent,
+    Transaction,
+)
 
 pytestmark = pytest.mark.django_db
 URL = "/v1/traces"
@@ -353,3 +359,16 @@ def test_a_database_that_does_not_answer_is_503_with_retry_after(send, monkeypat
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response.json()["code"] == 14 and "nothing was stored" in response.json()["message"]
+
+
+def test_spans_wait_with_503_while_deferred_correlation_is_behind(send, settings):
+    settings.INGEST_CORRELATION = "deferred"
+    PendingCorrelation.objects.create(
+        event_pk=1, received_at=datetime.now(UTC) - timedelta(seconds=4)
+    )
+    response = send(export(release_span()))
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json()["code"] == 14
+    assert "Correlation is 4." in response.json()["message"]
+    assert not TraceEvent.objects.exists()

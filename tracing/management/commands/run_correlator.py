@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from tracing.ingest import correlator
+from tracing.ingest.backlog import backlog
 
 
 class Command(BaseCommand):
@@ -35,7 +36,7 @@ class Command(BaseCommand):
             while (done := correlator.correlate_pending(limit=batch)).claimed:
                 total += done.folded
                 self.stdout.write(f"folded {total:,} events")
-            queued, _ = correlator.backlog()
+            queued, _ = backlog()
             self.stdout.write(f"Done: {total:,} events folded; {queued:,} queued now.")
             return
         stopping = []
@@ -55,7 +56,7 @@ class Command(BaseCommand):
         self.stdout.write("Correlator stopped.")
 
     def _report(self, folded, seconds):
-        queued, waited = correlator.backlog()
+        queued, waited = backlog()
         self.stdout.write(
             f"folded {folded:,} events in {seconds:.0f} s ({folded / seconds:,.0f}/s); "
             f"{queued:,} queued, oldest waiting {waited:.1f} s"
