@@ -6,6 +6,7 @@ event ledger's on PostgreSQL, where events are partitioned), not in a read-then-
 so concurrent senders of the same events store each once.
 """
 
+import functools
 from dataclasses import dataclass, field
 
 import orjson
@@ -120,6 +121,8 @@ def store_events(events, *, catalog, now, defer=False):
     Deferred, the transactions are only created where new (not locked: nothing is folded
     here) and the new events are queued for the correlator in the statement that stores them.
     """
+    if connection.vendor == "postgresql":
+        return _pg_store_events(events, catalog=catalog, now=now, defer=defer)
     txns = lock_transactions(events, now=now, lock=not defer)
     for event in events:
         event.transaction_id = txns[txn_key(event)].id
@@ -130,12 +133,61 @@ def store_events(events, *, catalog, now, defer=False):
     return [e.event_id for e in new_events]
 
 
+def _pg_store_events(events, *, catalog, now, defer):
+    """store_events on PostgreSQL, in the order that writes each row once.
+
+    The ids are claimed first (the ledger says which events are new, and hands out their row
+    ids), so only new events touch transactions; a new transaction is inserted already folded
+    (not a stub, then an update); the events go in by one COPY straight into their partitions.
+    """
+    pks = claim_event_ids(events, received_at=now, queue=defer)
+    new_events = [e for e in events if e.event_id in pks]
+    if not new_events:
+        return []
+    if defer:
+        txns = lock_transactions(new_events, now=now, lock=False)
+        for event in new_events:
+            event.transaction_id = txns[txn_key(event)].id
+        copy_events(new_events, pks, received_at=now)
+        return [e.event_id for e in new_events]
+    txns = _select_locked({txn_key(e) for e in new_events})
+    first = {}
+    for e in new_events:
+        key = txn_key(e)
+        if key not in txns and (key not in first or e.occurred_at < first[key].occurred_at):
+            first[key] = e
+    fresh = {key: _stub(event, now) for key, event in first.items()}
+    touched = _fold_and_settle(new_events, txns | fresh, catalog=catalog, now=now)
+    taken = _insert_transactions([fresh[key] for key in sorted(fresh)])
+    if taken:  # created meanwhile by a concurrent batch (now committed): fold into theirs
+        txns.update(_select_locked(taken))
+        for key in taken:
+            del fresh[key], touched[key]
+        late = [e for e in new_events if txn_key(e) in taken]
+        touched.update(_fold_and_settle(late, txns, catalog=catalog, now=now))
+    for event in new_events:
+        event.transaction_id = touched[txn_key(event)].id
+    update_transactions([t for key, t in touched.items() if key not in fresh])
+    copy_events(new_events, pks, received_at=now)
+    _after_fold(new_events, [t.id for t in touched.values()], pks, now=now)
+    return [e.event_id for e in new_events]
+
+
+def _fold_and_settle(events, txns, *, catalog, now):
+    touched = fold_events(events, txns)
+    settle_transactions(touched.values(), catalog=catalog, now=now)
+    return touched
+
+
 def correlate(new_events, txns, inserted, *, catalog, now):
     """Fold stored events into their locked transactions (`txns` by txn_key) and bring what
     hangs off them up to date: business keys, dead letters, superseded marks."""
-    touched = fold_events(new_events, txns)
-    settle_transactions(touched.values(), catalog=catalog, now=now)
+    touched = _fold_and_settle(new_events, txns, catalog=catalog, now=now)
     update_transactions(list(touched.values()))
+    _after_fold(new_events, [t.id for t in touched.values()], inserted, now=now)
+
+
+def _after_fold(new_events, touched_ids, inserted, *, now):
     insert_business_keys(
         {
             (e.transaction_id, name, value)
@@ -145,17 +197,17 @@ def correlate(new_events, txns, inserted, *, catalog, now):
     )
     dead_letters_for_events([e for e in new_events if e.is_failure and e.payload_json], inserted)
     # A dead letter whose transaction has now reached its milestone must not be replayed.
-    mark_superseded(DeadLetter.objects.filter(transaction_id__in=list(touched)), now=now)
+    mark_superseded(DeadLetter.objects.filter(transaction_id__in=touched_ids), now=now)
 
 
 def fold_events(events, txns):
-    """Fold new events into their transactions in (time, event id) order; return those
-    touched by id."""
+    """Fold new events into their transactions (`txns` by txn_key) in (time, event id) order;
+    return those touched, by txn_key."""
     touched = {}
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
-        txn = txns[txn_key(event)]
-        fold_event(txn, event)
-        touched[txn.id] = txn
+        key = txn_key(event)
+        fold_event(txns[key], event)
+        touched[key] = txns[key]
     return touched
 
 
@@ -201,25 +253,9 @@ def lock_transactions(events, *, now, lock=True):
     stubs = [_stub(first[key], now) for key in sorted(first)]
     if connection.vendor == "postgresql":
         # Insert the new ones (locked by the insert itself), then lock the others.
-        created = _pg_insert(
-            Transaction._meta.db_table,
-            [
-                ("plant_id", "bigint"),
-                ("flow_id", "bigint"),
-                ("correlation_id", "text"),
-                *TXN_COLUMNS,
-            ],
-            [[t.plant_id, t.flow_id, t.correlation_id, *_txn_values(t)] for t in stubs],
-            suffix="ON CONFLICT (plant_id, flow_id, correlation_id) DO NOTHING "
-            "RETURNING id, plant_id, flow_id, correlation_id",
-        )
-        found = {}
-        by_key = {_identity(t): t for t in stubs}
-        for pk, *key in created:
-            txn = by_key[tuple(key)]
-            txn.id = pk
-            found[tuple(key)] = txn
-        found.update(_select_locked(first.keys() - found.keys(), lock=lock))
+        taken = _insert_transactions(stubs)
+        found = {_identity(t): t for t in stubs if _identity(t) not in taken}
+        found.update(_select_locked(taken, lock=lock))
         return found
     found = _select_locked(first.keys(), lock=lock)
     missing = [t for t in stubs if _identity(t) not in found]
@@ -227,6 +263,22 @@ def lock_transactions(events, *, now, lock=True):
         Transaction.objects.bulk_create(missing, ignore_conflicts=True)
         found.update(_select_locked({_identity(t) for t in missing}, lock=lock))
     return found
+
+
+def _insert_transactions(txns):
+    """INSERT the new transactions as they are (PostgreSQL; ids set on them); return the
+    identities that exist already (a concurrent batch created them), which are not written."""
+    created = _pg_insert(
+        Transaction._meta.db_table,
+        [("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text"), *TXN_COLUMNS],
+        [[t.plant_id, t.flow_id, t.correlation_id, *_txn_values(t)] for t in txns],
+        suffix="ON CONFLICT (plant_id, flow_id, correlation_id) DO NOTHING "
+        "RETURNING id, plant_id, flow_id, correlation_id",
+    )
+    by_key = {_identity(t): t for t in txns}
+    for pk, *key in created:
+        by_key.pop(tuple(key)).id = pk
+    return set(by_key)
 
 
 def _identity(txn):
@@ -359,58 +411,56 @@ def server_bound_cursor():
     return psycopg.Cursor(connection.connection)
 
 
-def _pg_copy_events(rows, *, queue=False):
-    """COPY the rows into a session-local staging table, then move the new ones across.
+def claim_event_ids(events, *, received_at, queue=False):
+    """Claim the events' ids in the ledger (PostgreSQL); return {event_id: row id} of those
+    claimed, i.e. new. With `queue`, the same statement queues them for the correlator.
 
-    COPY is the cheapest way in. The event table is partitioned, so its event_ids cannot be
-    unique there: each id is claimed in the ledger first (ON CONFLICT DO NOTHING: a concurrent
-    sender of the same id waits for this transaction, then finds it taken), and only the
-    claimed events are inserted. The staging table empties itself at commit. With `queue`, the
-    same statement puts each stored event in the correlator's queue.
+    The event table is partitioned, so its event_ids cannot be unique there: the ledger's
+    primary key keeps them unique (ON CONFLICT DO NOTHING: a concurrent sender of the same id
+    waits for this transaction, then finds it taken). The row ids come from the event table's
+    sequence in the same statement, so the events can be copied in with them.
     """
-    table, ledger = TraceEvent._meta.db_table, EventLedger._meta.db_table
-    columns = ", ".join(EVENT_COLUMNS)
-    staged = ", ".join(f"s.{column}" for column in EVENT_COLUMNS)
+    ledger, pending = EventLedger._meta.db_table, PendingCorrelation._meta.db_table
+    claim = (
+        f"INSERT INTO {ledger} (event_id, received_at) "
+        "SELECT id, %s FROM unnest(%s::text[]) AS ids(id) ON CONFLICT (event_id) DO NOTHING "
+        f"RETURNING event_id, nextval('{_event_sequence()}') AS pk"
+    )
     with server_bound_cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS ingest_stage ON COMMIT DELETE ROWS AS "
-            f"SELECT {columns} FROM {table} WITH NO DATA"
-        )
-        with cursor.copy(f"COPY ingest_stage ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        store = (
-            f"INSERT INTO {table} ({columns}) SELECT {staged} FROM ingest_stage s "
-            "JOIN claimed USING (event_id) RETURNING event_id, id, received_at"
-        )
-        claim = (
-            f"WITH claimed AS (INSERT INTO {ledger} (event_id, received_at) "
-            "SELECT event_id, received_at FROM ingest_stage "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"
-        )
         if queue:
-            pending = PendingCorrelation._meta.db_table
             cursor.execute(
-                f"{claim}, stored AS ({store}), queued AS (INSERT INTO {pending} "
-                "(event_pk, received_at) SELECT id, received_at FROM stored) "
-                "SELECT event_id, id FROM stored"
+                f"WITH claimed AS ({claim}), queued AS (INSERT INTO {pending} "
+                "(event_pk, received_at) SELECT pk, %s FROM claimed) "
+                "SELECT event_id, pk FROM claimed",
+                [received_at, [e.event_id for e in events], received_at],
             )
         else:
-            cursor.execute(f"{claim} {store.removesuffix(', received_at')}")
-        inserted = dict(cursor.fetchall())
-        cursor.execute("TRUNCATE ingest_stage")
-    return inserted
+            cursor.execute(claim, [received_at, [e.event_id for e in events]])
+        return dict(cursor.fetchall())
+
+
+def copy_events(events, pks, *, received_at):
+    """COPY the (claimed) events with their row ids straight into their partitions."""
+    sql = f"COPY {TraceEvent._meta.db_table} ({', '.join(('id', *EVENT_COLUMNS))}) FROM STDIN"
+    with server_bound_cursor() as cursor, cursor.copy(sql) as copy:
+        for e in events:
+            copy.write_row((pks[e.event_id], *_event_row(e, received_at)))
+
+
+@functools.cache
+def _event_sequence():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [TraceEvent._meta.db_table])
+        return cursor.fetchone()[0]
 
 
 def insert_events(events, *, received_at, queue=False):
-    """INSERT … ON CONFLICT (event_id) DO NOTHING; return {event_id: pk} of the rows inserted,
-    each queued for the correlator too with `queue`."""
+    """INSERT … ON CONFLICT (event_id) DO NOTHING (SQLite, where event_id is unique); return
+    {event_id: pk} of the rows inserted, each queued for the correlator too with `queue`."""
     table = TraceEvent._meta.db_table
     columns = ", ".join(EVENT_COLUMNS)
     rows = [_event_row(e, received_at) for e in events]
     inserted = {}
-    if connection.vendor == "postgresql":
-        return _pg_copy_events(rows, queue=queue)
     adapt = connection.ops.adapt_datetimefield_value
     one = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
     with connection.cursor() as cursor:

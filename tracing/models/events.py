@@ -48,7 +48,10 @@ class Transaction(models.Model):
 
     flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="transactions")
     correlation_id = models.CharField(max_length=128)
-    plant = models.ForeignKey(Plant, on_delete=models.PROTECT, related_name="transactions")
+    # Indexed by the identity constraint and txn_plant_last_seen, which start with it.
+    plant = models.ForeignKey(
+        Plant, on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )
     state = models.CharField(
         max_length=16, choices=TransactionState.choices, default=TransactionState.IN_FLIGHT
     )
@@ -130,7 +133,16 @@ class Transaction(models.Model):
 class BusinessKey(models.Model):
     """One business key value of a transaction; the index behind search and journeys."""
 
-    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="keys")
+    # Indexed by uniq_txn_key, which starts with it. Written a thousand rows a batch, so no
+    # database constraint: rows are only made for the transaction just locked, and go with it
+    # (Django's cascade; retention deletes through it).
+    transaction = models.ForeignKey(
+        Transaction,
+        on_delete=models.CASCADE,
+        related_name="keys",
+        db_index=False,
+        db_constraint=False,
+    )
     name = models.CharField(max_length=64)
     value = models.CharField(max_length=256)
 
@@ -163,7 +175,16 @@ class TraceEvent(models.Model):
     """
 
     event_id = models.CharField(max_length=128, unique=True)
-    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events")
+    # Indexed by event_txn_time, which starts with it; no database constraint, as for business
+    # keys: ingest stores events only for the transaction it has just created or locked, and a
+    # per-row check at every commit cost more than the event's own index entries.
+    transaction = models.ForeignKey(
+        Transaction,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
+        db_constraint=False,
+    )
     # Catalog references are checked by validation on the way in, and catalog rows are never
     # deleted through the product, so the hot insert skips per-row FK checks and their indexes.
     flow = models.ForeignKey(

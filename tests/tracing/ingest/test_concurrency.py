@@ -1,11 +1,14 @@
 """Concurrent senders of overlapping batches store each event once (database constraint)."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from integration_hub.models import Flow
 from tests.events import event
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import TraceEvent, Transaction
@@ -49,3 +52,46 @@ def test_overlapping_batches_from_concurrent_senders_store_each_event_once(p100)
     assert Transaction.objects.count() == 100
     assert set(Transaction.objects.values_list("event_count", flat=True)) == {3}
     assert set(Transaction.objects.values_list("state", flat=True)) == {"completed"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_transaction_created_by_a_concurrent_batch_meanwhile_gets_the_events_folded_in(p100):
+    """The batch did not see the transaction (uncommitted elsewhere), so it tries to insert its
+    own, waits on the other's commit, finds it taken and folds its events into that row."""
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    db = connection.settings_dict
+    dsn = f"host={db['HOST']} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
+    other_started, theirs = threading.Event(), {}
+
+    def other_batch():
+        try:
+            with transaction.atomic():
+                theirs["id"] = Transaction.objects.create(
+                    flow=Flow.objects.get(code="order_release"),
+                    plant=p100,
+                    correlation_id="PO-RACE",
+                    first_seen=at,
+                    last_seen=at,
+                    first_event_id="theirs",
+                    stuck_at=at + timedelta(hours=1),
+                ).id
+                other_started.set()
+                # Commit only once the ingest below waits on this row's identity.
+                with psycopg.connect(dsn, autocommit=True) as watcher:
+                    waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                    while not watcher.execute(waiting).fetchone()[0]:
+                        time.sleep(0.01)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_batch)
+    thread.start()
+    assert other_started.wait(10)
+    outcome = ingest_events([event("released", correlation_id="PO-RACE", at=at)])
+    thread.join()
+    assert outcome.accepted == 1
+    txn = Transaction.objects.get(correlation_id="PO-RACE")
+    assert txn.id == theirs["id"]
+    assert (txn.event_count, list(txn.milestones)) == (1, ["released"])
+    assert TraceEvent.objects.get(correlation_id="PO-RACE").transaction_id == txn.id
