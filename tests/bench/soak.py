@@ -22,8 +22,9 @@ across its live processes / the same in minutes 2-5 (after warm-up) - 1. Runs sh
 minutes scale the windows down: the warm-up is min(2 min, a third of the run), the baseline
 runs to min(5 min, half-way through what is left) and the final window is the last 5 minutes,
 starting no earlier than the baseline's end. Processes replaced per role are counted from the
-pids seen (web: from the access log, which names the worker that answered). Prints a
-fixed-format report, then one line of JSON; exit status 1 on a miss.
+pids the samples saw (one that lived less than a sample interval is missed); the access log
+also names every web worker that answered. Prints a fixed-format report, then one line of
+JSON; exit status 1 on a miss.
 """
 
 import argparse
