@@ -10,14 +10,21 @@ database nobody else uses. Runs collectstatic (production mode serves the manife
 (2 workers, access log), a Celery worker (-c 2) and beat, a local replay receiver that every
 system's replay_url points at, and `manage.py simulate` for the duration; a poller fetches the
 dashboards and their HTMX partials as a supervisor every --poll-seconds, and an analyst starts
-a bulk replay of the open dead letters through the API every --replay-minutes. VmRSS of every
-gunicorn worker and Celery process is sampled every --sample-seconds.
+a bulk replay of the open dead letters through the API every --replay-minutes. gunicorn runs
+with the production settings file and Celery with the production settings, so workers and
+pool children are recycled as in production (GUNICORN_MAX_REQUESTS,
+CELERY_MAX_TASKS_PER_CHILD, ...). Every --sample-seconds the live processes of each role (web:
+the gunicorn workers, worker main, worker pool: its children) are found again and their VmRSS
+read, so a replaced process is followed by its successor.
 
-RSS growth per process = mean of the samples in the last 5 minutes / mean of the samples in
-minutes 2-5 (after warm-up) - 1. Runs shorter than 15 minutes scale the windows down: the
-warm-up is min(2 min, a third of the run), the baseline runs to min(5 min, half-way through
-what is left) and the final window is the last 5 minutes, starting no earlier than the
-baseline's end. Prints a fixed-format report, then one line of JSON; exit status 1 on a miss.
+RSS growth per role = mean, over the samples in the last 5 minutes, of the role's mean VmRSS
+across its live processes / the same in minutes 2-5 (after warm-up) - 1. Runs shorter than 15
+minutes scale the windows down: the warm-up is min(2 min, a third of the run), the baseline
+runs to min(5 min, half-way through what is left) and the final window is the last 5 minutes,
+starting no earlier than the baseline's end. Processes replaced per role are counted from the
+pids the samples saw (one that lived less than a sample interval is missed); the access log
+also names every web worker that answered. Prints a fixed-format report, then one line of
+JSON; exit status 1 on a miss.
 """
 
 import argparse
@@ -50,7 +57,9 @@ from tests.bench.processes import Background, celery, children, manage, rss_mb
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/hub_bench_soak"
 PLANTS = ("P100", "P101")
 TARGET_GROWTH = 0.10
-ACCESS_FORMAT = "%(s)s %(m)s %(U)s"
+ACCESS_FORMAT = "%(p)s %(s)s %(m)s %(U)s"
+GUNICORN_CONFIG = "python:integration_hub.gunicorn_conf"  # as in README "Running in production"
+ROLES = ("web", "worker main", "worker pool")
 HTMX = {"HX-Request": "true"}
 PAGES = (  # what a supervisor keeps open, and the partials those pages refresh
     ("/", {}),
@@ -192,10 +201,14 @@ def replay_open_letters(http_, stop, every, receiver_url, outcomes):
 
 
 def sample(samples, elapsed, processes):
+    """One reading per role: {pid: VmRSS MB} of its processes alive now."""
+    readings = {}
     for role, pid in processes:
         mb = rss_mb(pid)
         if mb is not None:
-            samples.setdefault((role, pid), []).append((elapsed, mb))
+            readings.setdefault(role, {})[pid] = mb
+    for role, by_pid in readings.items():
+        samples.setdefault(role, []).append((elapsed, by_pid))
 
 
 def windows(seconds):
@@ -205,36 +218,59 @@ def windows(seconds):
     return warmup, base_end, max(seconds - 300.0, base_end)
 
 
-def growth(points, seconds):
+def mean(values):
+    return sum(values) / len(values)
+
+
+def growth(readings, seconds, started):
+    """A role's RSS over the run from its readings [(t, {pid: MB})]; `started` processes."""
+    points = [(t, mean(list(by_pid.values()))) for t, by_pid in readings]
     start, base_end, final_start = windows(seconds)
     base = [mb for t, mb in points if start <= t <= base_end]
     final = [mb for t, mb in points if t >= final_start]
-    if not base or not final:
-        return None
-    base_mean, final_mean = sum(base) / len(base), sum(final) / len(final)
-    return {
+    pids = {pid for _, by_pid in readings for pid in by_pid}
+    figures = {
         "start_mb": round(points[0][1], 1),
         "end_mb": round(points[-1][1], 1),
-        "baseline_mb": round(base_mean, 1),
-        "final_mb": round(final_mean, 1),
-        "growth": round(final_mean / base_mean - 1, 4),
+        "peak_mb": round(max(mb for _, by_pid in readings for mb in by_pid.values()), 1),
+        "processes": len(pids),
+        "replaced": len(pids) - started,
         "samples": len(points),
+        "lifetimes": {  # pid: [first seen s, last seen s, first MB, last MB]
+            str(pid): [
+                round(seen[0][0]),
+                round(seen[-1][0]),
+                round(seen[0][1], 1),
+                round(seen[-1][1], 1),
+            ]
+            for pid in sorted(pids)
+            if (seen := [(t, by_pid[pid]) for t, by_pid in readings if pid in by_pid])
+        },
+    }
+    if not base or not final:
+        return figures | {"growth": None}
+    return figures | {
+        "baseline_mb": round(mean(base), 1),
+        "final_mb": round(mean(final), 1),
+        "growth": round(mean(final) / mean(base) - 1, 4),
     }
 
 
 def access_statuses(text):
-    """(statuses of POST /api/v1/events, every 5xx line) from the gunicorn access log."""
-    events, errors = Counter(), []
+    """(statuses of POST /api/v1/events, every 5xx line, pids of the workers that answered)
+    from the gunicorn access log."""
+    events, errors, pids = Counter(), [], set()
     for line in text.splitlines():
-        match = re.fullmatch(r"(\d{3}) (\w+) (\S+)", line.strip())
+        match = re.fullmatch(r"<(\d+)> (\d{3}) (\w+) (\S+)", line.strip())
         if not match:
             continue
-        status, method, path = match.groups()
+        pid, status, method, path = match.groups()
+        pids.add(int(pid))
         if method == "POST" and path == "/api/v1/events":
             events[status] += 1
         if status.startswith("5"):
             errors.append(line.strip())
-    return events, errors
+    return events, errors, pids
 
 
 def simulator_line(text):
@@ -258,6 +294,7 @@ def report(s, args):
         f"({s['poll_cycles']} cycles), bulk replay of the open dead letters every "
         f"{args.replay_minutes:g} min as an analyst; gunicorn {args.workers} workers, Celery "
         f"worker -c {args.concurrency} and beat",
+        f"  recycling        : {recycling_text(s['recycling'])}",
         f"  simulator        : {s['simulator']}",
         f"  events stored    : {fmt_int(s['events'])} "
         f"({s['events'] / max(s['seconds'], 1):.1f}/s), {fmt_int(s['dead_letters'])} dead letters",
@@ -274,23 +311,29 @@ def report(s, args):
         f"  5xx answers      : {s['server_errors']} (whole access log)  "
         f"{verdict(s['checks']['no_5xx'])}",
         f"  worker log errors: {s['worker_errors']} lines with ERROR or Traceback",
-        f"  RSS (VmRSS every {args.sample_seconds:g} s): growth = mean of t >= "
-        f"{final_start / 60:.1f} min / mean of {warmup / 60:.1f}-{base_end / 60:.1f} min - 1",
-        f"    {'process':<22} {'start MB':>9} {'end MB':>8} {'base MB':>8} {'final MB':>9} "
-        f"{'growth':>8}",
+        f"  RSS (VmRSS of every live process every {args.sample_seconds:g} s, by role; a "
+        "replaced process is followed by its successor):",
+        "    a role's MB = the mean over its live processes; growth = its mean over t >= "
+        f"{final_start / 60:.1f} min / over {warmup / 60:.1f}-{base_end / 60:.1f} min - 1; "
+        "peak = the largest single process",
+        f"    {'role':<12} {'processes':>9} {'replaced':>8} {'start MB':>9} {'end MB':>8} "
+        f"{'peak MB':>8} {'base MB':>8} {'final MB':>9} {'growth':>8}",
     ]
-    for name, g in s["rss"].items():
-        if g is None:
-            lines.append(f"    {name:<22} (too few samples)")
+    for role in ROLES:
+        g = s["rss"].get(role)
+        if g is None or g["growth"] is None:
+            lines.append(f"    {role:<12} (too few samples)")
             continue
         lines.append(
-            f"    {name:<22} {g['start_mb']:>9.1f} {g['end_mb']:>8.1f} {g['baseline_mb']:>8.1f} "
+            f"    {role:<12} {g['processes']:>9} {g['replaced']:>8} {g['start_mb']:>9.1f} "
+            f"{g['end_mb']:>8.1f} {g['peak_mb']:>8.1f} {g['baseline_mb']:>8.1f} "
             f"{g['final_mb']:>9.1f} {g['growth']:>+8.1%}  {verdict(g['growth'] < TARGET_GROWTH)}"
         )
-    lines.append(
-        f"  RSS growth < {TARGET_GROWTH:.0%} for every web and worker process: "
-        f"{verdict(s['checks']['rss'])}"
-    )
+    lines += [
+        f"  web workers that answered: {s['web_workers_answered']} (access log; "
+        f"{args.workers} at a time)",
+        f"  RSS growth < {TARGET_GROWTH:.0%} for every role: {verdict(s['checks']['rss'])}",
+    ]
     for problem in s["problems"]:
         lines.append(f"  problem: {problem}")
     return "\n".join(lines)
@@ -299,18 +342,49 @@ def report(s, args):
 # --- the run -------------------------------------------------------------------------------
 
 
+def recycling_text(r):
+    web = (
+        f"a web worker after {r['max_requests']} requests + up to {r['max_requests_jitter']}"
+        if r["max_requests"]
+        else "web workers never"
+    )
+    tasks = f"{r['max_tasks_per_child']} tasks" if r["max_tasks_per_child"] else "no task limit"
+    memory = (
+        f"{r['max_memory_per_child_mb']} MB peak RSS"
+        if r["max_memory_per_child_mb"]
+        else ("no memory limit")
+    )
+    return f"{web}; a pool child after {tasks} or {memory} (production settings)"
+
+
+def recycling():
+    """The recycling limits gunicorn and Celery run with here (the production settings)."""
+    from django.conf import settings
+
+    from integration_hub import gunicorn_conf
+
+    memory = settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD
+    return {
+        "max_requests": gunicorn_conf.max_requests,
+        "max_requests_jitter": gunicorn_conf.max_requests_jitter,
+        "max_tasks_per_child": settings.CELERY_WORKER_MAX_TASKS_PER_CHILD,
+        "max_memory_per_child_mb": memory // 1024 if memory else None,
+    }
+
+
 def processes(server, worker):
-    """(role, pid) of every gunicorn worker and Celery worker process now."""
-    web = [(f"web {pid}", pid) for pid in sorted(server.worker_pids())]
-    pool = [(f"worker child {pid}", pid) for pid in sorted(children(worker.proc.pid))]
-    return web + [(f"worker main {worker.proc.pid}", worker.proc.pid)] + pool
+    """(role, pid) of every gunicorn worker and Celery worker process alive now."""
+    web = [("web", pid) for pid in sorted(server.worker_pids())]
+    pool = [("worker pool", pid) for pid in sorted(children(worker.proc.pid))]
+    return web + [("worker main", worker.proc.pid)] + pool
 
 
 def run(args, env, people, receiver):
     """Start everything, let it run for --minutes while sampling RSS; return raw figures."""
     fd, access_path = tempfile.mkstemp(prefix="bench-soak-access-", suffix=".log")
     os.close(fd)
-    access = ["--access-logfile", access_path, "--access-logformat", ACCESS_FORMAT]
+    access = ["-c", GUNICORN_CONFIG, "--access-logfile", access_path]
+    access += ["--access-logformat", ACCESS_FORMAT]
     seconds, stop, samples, replays, problems = args.minutes * 60, threading.Event(), {}, [], []
     server, background, threads = None, [], []
     try:
@@ -413,11 +487,17 @@ def main(argv=None):
         shutil.rmtree(env["HUB_VAR_DIR"], ignore_errors=True)
     with psql(url) as pg:
         events = pg.execute("SELECT count(*) FROM tracing_traceevent").fetchone()[0]
-    sim_statuses, server_errors = access_statuses(raw["access"])
+    sim_statuses, server_errors, web_pids = access_statuses(raw["access"])
+    if not web_pids:
+        raw["problems"].append("no line of the access log in the expected format")
     poller, analyst = raw["poller"], raw["analyst"]
     latencies = sorted(poller.latencies) or [float("nan")]
     logs = raw["texts"]["worker"] + raw["texts"]["beat"]
-    rss = {role: growth(points, raw["seconds"]) for (role, _pid), points in raw["samples"].items()}
+    started = {"web": args.workers, "worker main": 1, "worker pool": args.concurrency}
+    rss = {
+        role: growth(readings, raw["seconds"], started[role])
+        for role, readings in raw["samples"].items()
+    }
     summary = {
         "bench": "soak",
         "at": started_at,
@@ -443,13 +523,16 @@ def main(argv=None):
         ).count(),
         "server_errors": len(server_errors),
         "worker_errors": len(re.findall(r"ERROR|Traceback", logs)),
+        "recycling": recycling(),
         "rss": rss,
+        "web_workers_answered": len(web_pids),
         "problems": raw["problems"] + server_errors[:5] + poller.problems + analyst.problems,
     }
     answered = "error" not in poller.statuses and "error" not in analyst.statuses
     summary["checks"] = {
-        "no_5xx": summary["server_errors"] == 0 and answered,
-        "rss": bool(rss) and all(g and g["growth"] < TARGET_GROWTH for g in rss.values()),
+        "no_5xx": summary["server_errors"] == 0 and answered and bool(web_pids),
+        "rss": set(rss) == set(ROLES)
+        and all(g["growth"] is not None and g["growth"] < TARGET_GROWTH for g in rss.values()),
     }
     print(report(summary, args), flush=True)
     print(orjson.dumps(summary).decode(), flush=True)
