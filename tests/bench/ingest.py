@@ -200,6 +200,8 @@ def run(*, server, api_key, pg, events, batch_size, connections, deferred=False,
     else:
         seconds, first = post_all(server.url, api_key, bodies, connections)
     stored = count_events(pg) - before
+    if first["retries"] or first["failed_batches"]:
+        log(f"the server's log, for the retried batches:\n{server.log_tail(80)}")
     log(f"stored {stored:,} in {seconds:.1f} s; raw COPY of the same rows (indexed, then bare)")
     copied, copy_seconds = raw_copy(pg, EVENT_COLUMNS, indexed=True)
     bare, bare_seconds = raw_copy(pg, EVENT_COLUMNS)

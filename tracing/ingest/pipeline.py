@@ -6,7 +6,6 @@ event ledger's on PostgreSQL, where events are partitioned), not in a read-then-
 so concurrent senders of the same events store each once.
 """
 
-import functools
 from dataclasses import dataclass, field
 
 import orjson
@@ -21,6 +20,7 @@ from tracing.ingest.compiled import validate_events
 from tracing.ingest.contract import Catalog
 from tracing.ingest.correlate import FOLDED_FIELDS, fold_event, settle
 from tracing.ingest.metrics import count_outcomes
+from tracing.ingest.sql import event_sequence, json_rows, pg_insert, recordset, server_bound_cursor
 from tracing.models import (
     BusinessKey,
     DeadLetter,
@@ -268,7 +268,7 @@ def lock_transactions(events, *, now, lock=True):
 def _insert_transactions(txns):
     """INSERT the new transactions as they are (PostgreSQL; ids set on them); return the
     identities that exist already (a concurrent batch created them), which are not written."""
-    created = _pg_insert(
+    created = pg_insert(
         Transaction._meta.db_table,
         [("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text"), *TXN_COLUMNS],
         [[t.plant_id, t.flow_id, t.correlation_id, *_txn_values(t)] for t in txns],
@@ -291,8 +291,8 @@ def _select_locked(keys, *, lock=True):
     if connection.vendor == "postgresql":
         typed = [("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text")]
         return _pg_transactions(
-            f"JOIN {_recordset(typed)} USING (plant_id, flow_id, correlation_id)",
-            _json_rows(typed, sorted(keys)),
+            f"JOIN {recordset(typed)} USING (plant_id, flow_id, correlation_id)",
+            json_rows(typed, sorted(keys)),
             lock=lock,
         )
     rows = Transaction.objects.select_for_update() if lock else Transaction.objects.all()
@@ -346,7 +346,7 @@ def insert_business_keys(rows):
     if not rows:
         return
     if connection.vendor == "postgresql":
-        _pg_insert(
+        pg_insert(
             BusinessKey._meta.db_table,
             [("transaction_id", "bigint"), ("name", "text"), ("value", "text")],
             sorted(rows),
@@ -356,33 +356,6 @@ def insert_business_keys(rows):
     BusinessKey.objects.bulk_create(
         [BusinessKey(transaction_id=t, name=n, value=v) for t, n, v in rows], ignore_conflicts=True
     )
-
-
-def _pg_insert(table, typed_columns, rows, *, suffix=""):
-    """INSERT … SELECT FROM the rows sent as one JSON parameter; returns RETURNING rows."""
-    names = ", ".join(name for name, _ in typed_columns)
-    with server_bound_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM {_recordset(typed_columns)} "
-            f"{suffix}",
-            [_json_rows(typed_columns, rows)],
-        )
-        return cursor.fetchall() if "RETURNING" in suffix else []
-
-
-def _recordset(typed_columns):
-    """The rows of the JSON parameter as a table `v` with these columns and types.
-
-    One JSON text, written by orjson in C: psycopg writes array parameters (unnest) in Python,
-    quoting each element, which cost more CPU than the statements themselves.
-    """
-    columns = ", ".join(f"{name} {kind}" for name, kind in typed_columns)
-    return f"json_to_recordset(%s::json) AS v({columns})"
-
-
-def _json_rows(typed_columns, rows):
-    names = [name for name, _ in typed_columns]
-    return orjson.dumps([dict(zip(names, row, strict=True)) for row in rows]).decode()
 
 
 def _event_row(e, received_at):
@@ -398,19 +371,6 @@ def _keys_json(keys):
     return orjson.dumps(keys).decode()
 
 
-def server_bound_cursor():
-    """A psycopg cursor that sends parameters separately from the SQL.
-
-    Django's cursors bind client-side (quoting every array element into the SQL text), which
-    costs more than the insert itself for a 1,000-event batch. Same connection, same
-    transaction.
-    """
-    import psycopg
-
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
-
-
 def claim_event_ids(events, *, received_at, queue=False):
     """Claim the events' ids in the ledger (PostgreSQL); return {event_id: row id} of those
     claimed, i.e. new. With `queue`, the same statement queues them for the correlator.
@@ -424,7 +384,7 @@ def claim_event_ids(events, *, received_at, queue=False):
     claim = (
         f"INSERT INTO {ledger} (event_id, received_at) "
         "SELECT id, %s FROM unnest(%s::text[]) AS ids(id) ON CONFLICT (event_id) DO NOTHING "
-        f"RETURNING event_id, nextval('{_event_sequence()}') AS pk"
+        f"RETURNING event_id, nextval('{event_sequence(TraceEvent._meta.db_table)}') AS pk"
     )
     with server_bound_cursor() as cursor:
         if queue:
@@ -445,13 +405,6 @@ def copy_events(events, pks, *, received_at):
     with server_bound_cursor() as cursor, cursor.copy(sql) as copy:
         for e in events:
             copy.write_row((pks[e.event_id], *_event_row(e, received_at)))
-
-
-@functools.cache
-def _event_sequence():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [TraceEvent._meta.db_table])
-        return cursor.fetchone()[0]
 
 
 def insert_events(events, *, received_at, queue=False):
@@ -511,8 +464,8 @@ def update_transactions(txns):
         assignments = ", ".join(f"{column} = v.{column}" for column, _ in TXN_COLUMNS)
         with server_bound_cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} AS t SET {assignments} FROM {_recordset(typed)} WHERE t.id = v.id",
-                [_json_rows(typed, ([t.id, *_txn_values(t)] for t in txns))],
+                f"UPDATE {table} AS t SET {assignments} FROM {recordset(typed)} WHERE t.id = v.id",
+                [json_rows(typed, ([t.id, *_txn_values(t)] for t in txns))],
             )
         return
     adapt = connection.ops.adapt_datetimefield_value

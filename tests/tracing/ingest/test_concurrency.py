@@ -95,3 +95,18 @@ def test_a_transaction_created_by_a_concurrent_batch_meanwhile_gets_the_events_f
     assert txn.id == theirs["id"]
     assert (txn.event_count, list(txn.milestones)) == (1, ["released"])
     assert TraceEvent.objects.get(correlation_id="PO-RACE").transaction_id == txn.id
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_errors_of_the_raw_ingest_statements_are_djangos_own(p100):
+    """A deadlock or a lost connection in a statement the pipeline sends itself must reach the
+    retry and the 503 rule as Django's exception, like the ORM's."""
+    from django.db import OperationalError
+
+    from tracing.ingest.sql import server_bound_cursor
+
+    with pytest.raises(OperationalError) as caught, server_bound_cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+    connection.close()

@@ -1,24 +1,18 @@
 """Correlation rules: milestones, failures and their clearing, completion, stuck, any order."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.events import event, failed
-from tracing.ingest.correlate import FOLDED_FIELDS
+from tests.tracing.ingest.journey import JOURNEY, NOW, at, row_of
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import Transaction
 from tracing.transactions.stuck import mark_stuck
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
-NOW = T0 + timedelta(minutes=10)
-
-
-def at(seconds):
-    return T0 + timedelta(seconds=seconds)
 
 
 def txn():
@@ -111,25 +105,6 @@ def test_each_plants_events_make_that_plants_transaction(p100, p200):
     ingest_events([event("released", at=at(0), plant="P100")], now=NOW)
     by_plant = {t.plant.code: t.event_count for t in Transaction.objects.select_related("plant")}
     assert by_plant == {"P100": 1, "P200": 1}
-
-
-def row_of(t):
-    return {name: getattr(t, name) for name in FOLDED_FIELDS} | {"stuck_at": t.stuck_at}
-
-
-JOURNEY = [
-    event("released", at=at(0), event_id="e1", business_keys={"order": "9", "material": "FG-1"}),
-    failed("received", at=at(3), event_id="e2", source="MW", payload={"x": 1}),
-    failed(
-        "received", at=at(5), event_id="e3", source="MW", status="retrying", error_class="transient"
-    ),
-    event(
-        "received", at=at(9), event_id="e4", source="MW", business_keys={"order": "9", "lot": "L1"}
-    ),
-    failed("acknowledged", at=at(20), event_id="e5", source="MES", code="E7"),
-    event("acknowledged", at=at(21), event_id="e6", source="MES"),
-    event("released", at=at(-1), event_id="e7", business_keys={"order": "10"}),
-]
 
 
 @settings(

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.events import event, failed, sample_events
-from tests.tracing.ingest.test_correlation import JOURNEY, NOW, row_of
+from tests.tracing.ingest.journey import JOURNEY, NOW, row_of
 from tracing.ingest import correlator
 from tracing.ingest.backlog import backlog
 from tracing.ingest.correlator import correlate_pending
