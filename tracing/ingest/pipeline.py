@@ -150,21 +150,28 @@ def _pg_store_events(events, *, catalog, now, defer):
             event.transaction_id = txns[txn_key(event)].id
         copy_events(new_events, pks, received_at=now)
         return [e.event_id for e in new_events]
-    txns = _select_locked({txn_key(e) for e in new_events})
+    # New transactions first, then the existing ones locked in id order: every batch takes its
+    # locks in that order, so two batches never wait on each other in a circle (an existing row
+    # locked first, then an insert waiting on a row the other inserted, deadlocked).
+    keys = {txn_key(e) for e in new_events}
+    present = _present(keys)
     first = {}
     for e in new_events:
         key = txn_key(e)
-        if key not in txns and (key not in first or e.occurred_at < first[key].occurred_at):
+        if key not in present and (key not in first or e.occurred_at < first[key].occurred_at):
             first[key] = e
     fresh = {key: _stub(event, now) for key, event in first.items()}
-    touched = _fold_and_settle(new_events, txns | fresh, catalog=catalog, now=now)
-    taken = _insert_transactions([fresh[key] for key in sorted(fresh)])
-    if taken:  # created meanwhile by a concurrent batch (now committed): fold into theirs
-        txns.update(_select_locked(taken))
-        for key in taken:
-            del fresh[key], touched[key]
-        late = [e for e in new_events if txn_key(e) in taken]
-        touched.update(_fold_and_settle(late, txns, catalog=catalog, now=now))
+    touched = _fold_and_settle(
+        [e for e in new_events if txn_key(e) in fresh], fresh, catalog=catalog, now=now
+    )
+    for key in _insert_transactions([fresh[key] for key in sorted(fresh)]):
+        del fresh[key], touched[key]  # created meanwhile by a concurrent batch: fold into it
+    txns = _select_locked(keys - fresh.keys())
+    touched.update(
+        _fold_and_settle(
+            [e for e in new_events if txn_key(e) in txns], txns, catalog=catalog, now=now
+        )
+    )
     for event in new_events:
         event.transaction_id = touched[txn_key(event)].id
     update_transactions([t for key, t in touched.items() if key not in fresh])
@@ -302,6 +309,18 @@ def _select_locked(keys, *, lock=True):
         correlation_id__in={corr for _, _, corr in keys},
     ).order_by("id")
     return {_identity(t): t for t in rows if _identity(t) in keys}
+
+
+def _present(keys):
+    """Which of these identities have a transaction (PostgreSQL; read, not locked)."""
+    typed = [("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text")]
+    with server_bound_cursor() as cursor:
+        cursor.execute(
+            f"SELECT plant_id, flow_id, correlation_id FROM {Transaction._meta.db_table} "
+            f"JOIN {recordset(typed)} USING (plant_id, flow_id, correlation_id)",
+            [json_rows(typed, sorted(keys))],
+        )
+        return set(cursor.fetchall())
 
 
 def locked_by_id(ids):
