@@ -19,7 +19,13 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from tracing.ingest.contract import Catalog, CleanEvent
-from tracing.ingest.pipeline import correlate, locked_by_id, txn_key, with_deadlock_retry
+from tracing.ingest.pipeline import (
+    correlate,
+    json_text,
+    locked_by_id,
+    txn_key,
+    with_deadlock_retry,
+)
 from tracing.ingest.sql import server_bound_cursor
 from tracing.models import FAILURE_STATUSES, PendingCorrelation, TraceEvent, Transaction
 
@@ -88,12 +94,8 @@ def _claim_and_load(limit):
         *_FOLD_COLUMNS, "payload"
     )
     return len(claimed), [
-        (*row[:-1], None if row[9] not in FAILURE_STATUSES else _json_text(row[-1])) for row in rows
+        (*row[:-1], None if row[9] not in FAILURE_STATUSES else json_text(row[-1])) for row in rows
     ]
-
-
-def _json_text(value):
-    return None if value is None else orjson.dumps(value).decode()
 
 
 def _events(rows, catalog):

@@ -58,6 +58,8 @@ TXN_COLUMNS = tuple(
 
 
 _JSON_COLUMNS = {column for column, kind in TXN_COLUMNS if kind == "jsonb"}
+# A transaction's identity (txn_key), as sent in a JSON recordset.
+IDENTITY_COLUMNS = (("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text"))
 
 
 @dataclass
@@ -277,7 +279,7 @@ def _insert_transactions(txns):
     identities that exist already (a concurrent batch created them), which are not written."""
     created = pg_insert(
         Transaction._meta.db_table,
-        [("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text"), *TXN_COLUMNS],
+        [*IDENTITY_COLUMNS, *TXN_COLUMNS],
         [[t.plant_id, t.flow_id, t.correlation_id, *_txn_values(t)] for t in txns],
         suffix="ON CONFLICT (plant_id, flow_id, correlation_id) DO NOTHING "
         "RETURNING id, plant_id, flow_id, correlation_id",
@@ -296,7 +298,7 @@ def _select_locked(keys, *, lock=True):
     if not keys:
         return {}
     if connection.vendor == "postgresql":
-        typed = [("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text")]
+        typed = IDENTITY_COLUMNS
         return _pg_transactions(
             f"JOIN {recordset(typed)} USING (plant_id, flow_id, correlation_id)",
             json_rows(typed, sorted(keys)),
@@ -313,7 +315,7 @@ def _select_locked(keys, *, lock=True):
 
 def _present(keys):
     """Which of these identities have a transaction (PostgreSQL; read, not locked)."""
-    typed = [("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text")]
+    typed = IDENTITY_COLUMNS
     with server_bound_cursor() as cursor:
         cursor.execute(
             f"SELECT plant_id, flow_id, correlation_id FROM {Transaction._meta.db_table} "
@@ -381,13 +383,14 @@ def _event_row(e, received_at):
     return (
         e.event_id, e.transaction_id, e.flow.id, e.correlation_id, e.step, e.source_id,
         e.target_id, e.plant_id, e.status, e.occurred_at, received_at,
-        _keys_json(e.business_keys), e.error_class, e.error_code, e.error_message,
+        json_text(e.business_keys), e.error_class, e.error_code, e.error_message,
         e.payload_json, e.attributes_json,
     )  # fmt: skip
 
 
-def _keys_json(keys):
-    return orjson.dumps(keys).decode()
+def json_text(value):
+    """A value as JSON text (None stays None)."""
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def claim_event_ids(events, *, received_at, queue=False):
