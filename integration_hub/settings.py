@@ -166,7 +166,7 @@ CELERY_TIMEZONE = "UTC"
 # Recycling, the safety net against slow memory growth of long-lived processes (README,
 # "Running in production"): a pool child is replaced after this many tasks, or after a task that
 # took its peak RSS past the limit (Celery counts KiB). 0 turns either off.
-CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_MAX_TASKS_PER_CHILD", 200, minimum=0) or None
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_MAX_TASKS_PER_CHILD", 40, minimum=0) or None
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
     env_int("CELERY_MAX_MEMORY_PER_CHILD_MB", 512, minimum=0) * 1024 or None
 )

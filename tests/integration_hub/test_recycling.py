@@ -64,7 +64,7 @@ def test_a_web_worker_is_replaced_after_its_requests(tmp_path):
 def test_celery_pool_children_are_recycled_by_default():
     result = run_django({}, CELERY_LIMITS)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["200", str(512 * 1024)]
+    assert result.stdout.split() == ["40", str(512 * 1024)]
 
 
 def test_celery_recycling_follows_the_environment_and_zero_turns_it_off():
