@@ -3,7 +3,7 @@ would post twice)."""
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,6 +35,11 @@ def is_superseded(letter, txn, flow):
     return any(_time_of(reached[m]) > letter.last_failed_at for m in later if m in reached)
 
 
+def _open(letters):
+    """Letters still open and not yet marked superseded."""
+    return letters.filter(state__in=DeadLetter.OPEN_STATES, superseded_at__isnull=True)
+
+
 def mark_superseded(queryset=None, *, now=None, chunk=1000):
     """Mark open dead letters whose transaction has since reached their milestone; return ids.
 
@@ -43,9 +48,8 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
     now = now or timezone.now()
     qs = DeadLetter.objects.all() if queryset is None else queryset
     qs = (
-        qs.filter(
-            state__in=DeadLetter.OPEN_STATES,
-            superseded_at__isnull=True,
+        _open(qs)
+        .filter(
             transaction__isnull=False,
             transaction__updated_at__gt=F("last_failed_at"),
         )
@@ -72,7 +76,8 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
     ]
     for start in range(0, len(marked), chunk):
         ids = marked[start : start + chunk]
-        with transaction.atomic():
+        # Its own transaction, or part of the caller's (an ingest batch): no savepoint round trips.
+        with transaction.atomic(savepoint=False):
             DeadLetter.objects.filter(id__in=ids, superseded_at__isnull=True).update(
                 superseded_at=now, updated_at=now
             )
@@ -86,3 +91,29 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
                 for i in ids
             )
     return marked
+
+
+def mark_superseded_of(transaction_ids, *, now=None):
+    """mark_superseded for the letters of these transactions (an ingest batch's): most have
+    none, so the ones that have an open letter are found first by one lean query, and only
+    theirs are read in full."""
+    ids = _with_open_letters(list(transaction_ids))
+    if not ids:
+        return []
+    return mark_superseded(DeadLetter.objects.filter(transaction_id__in=ids), now=now)
+
+
+def _with_open_letters(transaction_ids):
+    if not transaction_ids:
+        return []
+    if connection.vendor != "postgresql":
+        letters = DeadLetter.objects.filter(transaction_id__in=transaction_ids)
+        return list(_open(letters).values_list("transaction_id", flat=True).distinct())
+    # One array parameter: Django's IN list of a batch's ids cost more than the query.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT transaction_id FROM {DeadLetter._meta.db_table} "
+            "WHERE transaction_id = ANY(%s) AND state = ANY(%s) AND superseded_at IS NULL",
+            [transaction_ids, list(DeadLetter.OPEN_STATES)],
+        )
+        return [row[0] for row in cursor.fetchall()]

@@ -38,13 +38,13 @@ def fold_event(txn, event):
         if name not in keys or value < keys[name]:
             keys[name] = value
     if event.status == "ok":
+        iso = _iso(at)
         first, last = txn.milestones.get(event.step), txn.milestones_last_ok.get(event.step)
         if first is None or at < _time(first):
-            txn.milestones[event.step] = _iso(at)
+            txn.milestones[event.step] = iso
         if last is None or at > _time(last):
-            txn.milestones_last_ok[event.step] = _iso(at)
+            txn.milestones_last_ok[event.step] = iso
         by_system = txn.milestone_systems.setdefault(event.step, {})
-        iso = _iso(at)
         for system_id in {event.source_id, event.target_id} - {None}:
             seen = by_system.get(str(system_id))
             if seen is None:

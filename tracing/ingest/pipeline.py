@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 import orjson
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from integration_hub.calendars import Calendar
 from tracing.dead_letters.capture import dead_letters_for_events
-from tracing.dead_letters.superseded import mark_superseded
+from tracing.dead_letters.superseded import mark_superseded_of
 from tracing.ingest.compiled import validate_events
 from tracing.ingest.contract import Catalog
 from tracing.ingest.correlate import FOLDED_FIELDS, fold_event, settle
@@ -23,7 +24,6 @@ from tracing.ingest.metrics import count_outcomes
 from tracing.ingest.sql import event_sequence, json_rows, pg_insert, recordset, server_bound_cursor
 from tracing.models import (
     BusinessKey,
-    DeadLetter,
     EventLedger,
     PendingCorrelation,
     TraceEvent,
@@ -206,7 +206,7 @@ def _after_fold(new_events, touched_ids, inserted, *, now):
     )
     dead_letters_for_events([e for e in new_events if e.is_failure and e.payload_json], inserted)
     # A dead letter whose transaction has now reached its milestone must not be replayed.
-    mark_superseded(DeadLetter.objects.filter(transaction_id__in=touched_ids), now=now)
+    mark_superseded_of(touched_ids, now=now)
 
 
 def fold_events(events, txns):
@@ -238,18 +238,21 @@ def txn_key(event):
 
 
 def _stub(event, now):
-    return Transaction(
-        flow_id=event.flow.id,
-        correlation_id=event.correlation_id,
-        plant_id=event.plant_id,
-        state=TransactionState.IN_FLIGHT,
-        first_seen=event.occurred_at,
-        last_seen=event.occurred_at,
-        first_event_id=event.event_id,
-        stuck_at=event.occurred_at + event.flow.stuck_after,
-        event_count=0,
-        updated_at=now,
-    )
+    """A new transaction of this event, before any event is folded into it.
+
+    Built without Model.__init__ (which costs more per row than folding the events: it walks
+    every field for defaults); the row is written by _insert_transactions or bulk_create."""
+    txn = Transaction.__new__(Transaction)
+    txn._state = ModelState()
+    txn.__dict__.update(
+        id=None, flow_id=event.flow.id, correlation_id=event.correlation_id,
+        plant_id=event.plant_id, state=TransactionState.IN_FLIGHT, business_keys={},
+        first_seen=event.occurred_at, last_seen=event.occurred_at, first_event_id=event.event_id,
+        milestones={}, milestones_last_ok={}, milestone_systems={}, partial_since=None,
+        failure_at=None, failure_step="", failure_event_id="", last_error=None, event_count=0,
+        completed_at=None, stuck_at=event.occurred_at + event.flow.stuck_after, updated_at=now,
+    )  # fmt: skip
+    return txn
 
 
 def lock_transactions(events, *, now, lock=True):

@@ -128,3 +128,26 @@ def test_any_permutation_and_duplication_gives_the_same_transaction(p100, order,
     assert expected["state"] == "completed"
     assert expected["business_keys"] == {"order": "1", "material": "FG-1", "lot": "L1"}
     assert expected["event_count"] == 7
+
+
+def test_a_new_transaction_is_built_with_every_field_the_model_would_give_it():
+    """The ingest path builds new transactions without Model.__init__ (it is the costliest
+    step per row); a field added to Transaction must not be missing from them."""
+    from types import SimpleNamespace
+
+    from tracing.ingest.pipeline import _stub
+
+    flow = SimpleNamespace(id=7, stuck_after=timedelta(minutes=30))
+    event = SimpleNamespace(
+        flow=flow, correlation_id="PO-1", plant_id=3, occurred_at=NOW, event_id="e-1"
+    )
+    built = _stub(event, NOW + timedelta(seconds=1))
+    expected = Transaction(
+        flow_id=7, correlation_id="PO-1", plant_id=3, state="in_flight", first_seen=NOW,
+        last_seen=NOW, first_event_id="e-1", stuck_at=NOW + timedelta(minutes=30),
+        event_count=0, updated_at=NOW + timedelta(seconds=1),
+    )  # fmt: skip
+    names = [f.attname for f in Transaction._meta.concrete_fields]
+    assert {n: getattr(built, n) for n in names} == {n: getattr(expected, n) for n in names}
+    assert built.business_keys is not _stub(event, NOW).business_keys  # no shared defaults
+    assert built._state.adding and built._state.db is None

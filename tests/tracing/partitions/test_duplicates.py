@@ -99,3 +99,17 @@ def test_a_resent_event_is_a_duplicate_whichever_partition_it_would_land_in(
     again = ingest_events([sent], now=MIDNIGHT + timedelta(days=2))
     assert (again.accepted, again.duplicates) == (0, 1)
     assert TraceEvent.objects.filter(event_id="mes-cnf-1").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_ledger_keeps_only_the_indexes_something_reads():
+    """Every stored event writes a ledger row: its primary key (ingest's ON CONFLICT) and the
+    receive-time index (partition drops) are read; a LIKE index on event_id never is."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s ORDER BY indexname",
+            [EventLedger._meta.db_table],
+        )
+        indexes = [row[0].split(" USING ")[1] for row in cursor.fetchall()]
+    assert indexes == ["btree (event_id)", "btree (received_at)"]
