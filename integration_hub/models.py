@@ -469,3 +469,22 @@ class RetentionOverride(models.Model):
 
     def __str__(self):
         return f"{self.plant.code} {self.kind}: {self.days} d"
+
+
+class CatalogStamp(models.Model):
+    """One row whose token changes whenever a plant, system or flow (or a flow's targets) is
+    written: database triggers set a new random token (migration 0009), so every writer counts,
+    the admin's, the API's, a bulk update's or raw SQL's. A process may keep what it read of
+    the catalog while the token it read it under is still the one stored (tracing's ingest
+    Catalog does); a random token, not a counter, because a rolled-back change must not come
+    back as a later change's number."""
+
+    token = models.CharField(max_length=32)
+
+    def __str__(self):
+        return self.token
+
+    @classmethod
+    def current(cls):
+        """The stored token, or None (no row: e.g. after a flush, until the next write)."""
+        return cls.objects.filter(pk=1).values_list("token", flat=True).first()

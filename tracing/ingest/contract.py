@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from django.conf import settings
+from django.db import connection
 from django.db.models import Value
 
-from integration_hub.models import Flow, Plant, System
+from integration_hub.models import CatalogStamp, Flow, Plant, System
 from tracing.models import FAILURE_STATUSES, EventStatus
 
 MAX_ID = 128
@@ -45,7 +46,28 @@ class FlowInfo:
 
 
 class Catalog:
-    """Codes → ids for one request: three small queries, then dictionary lookups."""
+    """Codes → ids: three small queries, then dictionary lookups.
+
+    Read once per process and kept while the catalog's stamp is unchanged (`current`): the
+    stamp is one query, the catalog three plus building it, on every ingest batch.
+    """
+
+    _kept = {}  # database alias → (stamp token, Catalog)
+
+    @classmethod
+    def current(cls):
+        """The catalog as stored now: the one kept, or read afresh when its stamp changed.
+
+        The stamp is read before the catalog, so a change committed in between is read again
+        next time rather than kept under the newer stamp."""
+        token = CatalogStamp.current()
+        kept = cls._kept.get(connection.alias)
+        if token is not None and kept is not None and kept[0] == token:
+            return kept[1]
+        catalog = cls()
+        if token is not None:
+            cls._kept[connection.alias] = (token, catalog)
+        return catalog
 
     def __init__(self):
         self.flows = {

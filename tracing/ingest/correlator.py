@@ -49,7 +49,7 @@ def correlate_pending(*, limit=None, now=None):
 
 
 def _pass(limit, now):
-    catalog = Catalog()
+    catalog = Catalog.current()
     if connection.vendor == "postgresql":
         claimed, rows = _pg_claim_and_load(limit)
     else:

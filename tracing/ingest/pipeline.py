@@ -87,7 +87,7 @@ def ingest_events(raw_events, *, api_key=None, now=None, defer=None):
     now = now or timezone.now()
     if defer is None:
         defer = settings.INGEST_CORRELATION == "deferred"
-    catalog = Catalog()
+    catalog = Catalog.current()
     batch = validate_events(raw_events, catalog=catalog, now=now, api_key=api_key)
     result = IngestResult(duplicates=len(batch.repeats), rejected=batch.rejected)
     if batch.valid:

@@ -31,7 +31,7 @@ def recordset(typed_columns):
     quoting each element, which cost more CPU than the statements themselves.
     """
     columns = ", ".join(f"{name} {kind}" for name, kind in typed_columns)
-    return f"json_to_recordset(%s::json) AS v({columns})"
+    return f"jsonb_to_recordset(%s::jsonb) AS v({columns})"
 
 
 def json_rows(typed_columns, rows):

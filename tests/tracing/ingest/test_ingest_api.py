@@ -305,20 +305,30 @@ def test_ingest_batch_runs_a_fixed_number_of_queries(
     assert Transaction.objects.count() == 200
 
 
-def test_a_batch_reads_the_key_and_the_catalog_in_five_queries(post, p100):
-    """The key, its allowed systems and plants, the flows, their target systems (fan-out
-    milestones), and the systems and plants: the reads every request makes before storing,
-    whatever the batch size."""
+def test_a_batch_reads_the_key_and_the_catalog_stamp_and_the_catalog_only_when_changed(post, p100):
+    """The key with its allowed systems and plants (two queries), the catalog's stamp, and,
+    when the stamp changed since this process read it, the flows, their target systems
+    (fan-out milestones), and the systems and plants: whatever the batch size."""
     key, raw = ApiKey.issue("ERP P100", systems=[System.objects.get(code="ERP")], plants=[p100])
     events = [event(correlation_id=f"PO-{i}") for i in range(50)]
-    with CaptureQueriesContext(connection) as queries:
-        response = post({"events": events + [event(source="MES")]}, key=raw)
-    assert response.json()["accepted"] == 50
-    assert "may not report for source MES" in response.json()["rejected"][0]["errors"]["source"][0]
-    catalog_reads = [
-        q["sql"]
-        for q in queries.captured_queries
-        if q["sql"].lstrip("(").startswith("SELECT") and ' FROM "integration_hub_' in q["sql"]
-        and "integration_hub_downtime" not in q["sql"]  # the stuck clock's calendar
-    ]  # fmt: skip
-    assert len(catalog_reads) == 5, catalog_reads
+
+    def reads(body):
+        with CaptureQueriesContext(connection) as queries:
+            response = post(body, key=raw)
+        assert response.status_code == 202, response.content
+        return response.json(), [
+            q["sql"]
+            for q in queries.captured_queries
+            if q["sql"].lstrip("(").startswith("SELECT") and ' FROM "integration_hub_' in q["sql"]
+            and "integration_hub_downtime" not in q["sql"]  # the stuck clock's calendar
+        ]  # fmt: skip
+
+    System.objects.filter(code="MES").update(name="MES (changed)")  # a new stamp
+    answer, first = reads({"events": events + [event(source="MES")]})
+    assert answer["accepted"] == 50
+    assert "may not report for source MES" in answer["rejected"][0]["errors"]["source"][0]
+    assert len(first) == 6, first
+    answer, again = reads({"events": [event(correlation_id="PO-again")]})
+    assert answer["accepted"] == 1
+    assert len(again) == 3, again
+    assert "integration_hub_catalogstamp" in again[2]
