@@ -319,8 +319,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["integration_hub.api.throttling.PerPersonRate"],
     "DEFAULT_PARSER_CLASSES": [
         "integration_hub.api.parsers.ExactJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "integration_hub.api.parsers.NulFreeFormParser",
+        "integration_hub.api.parsers.NulFreeMultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "integration_hub.api.openapi.HubAutoSchema",
     "DEFAULT_RENDERER_CLASSES": [

@@ -1,8 +1,9 @@
-"""The JSON parser of every DRF view: exact integers, no lone surrogates, no NUL in any field
-(no text column stores one), each a 400 naming what is wrong."""
+"""The parsers of every DRF view: JSON with exact integers and no lone surrogates, and no NUL
+in any field of any body, form bodies of PUT and PATCH included (no text column stores one;
+the middleware sees only POST's form), each a 400 naming what is wrong."""
 
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
 from integration_hub import exact_json
 
@@ -16,3 +17,25 @@ class ExactJSONParser(JSONParser):
         if isinstance(data, dict) and (name := exact_json.field_with_nul(data)) is not None:
             raise ValidationError({name: ["Must not contain NUL characters."]})
         return data
+
+
+def refuse_nul(fields):
+    """Raise a 400 naming the first field (of a QueryDict) whose name or a value holds a NUL."""
+    for name, values in fields.lists():
+        if "\x00" in name or any(isinstance(v, str) and "\x00" in v for v in values):
+            shown = name.replace("\x00", "\\0")[:64]
+            raise ValidationError({shown: ["Must not contain NUL characters."]})
+
+
+class NulFreeFormParser(FormParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        refuse_nul(data)
+        return data
+
+
+class NulFreeMultiPartParser(MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        parsed = super().parse(stream, media_type, parser_context)
+        refuse_nul(parsed.data)
+        return parsed

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Exists, F, OuterRef
+from django.db.models.fields.json import HasKey, KeyTextTransform, KeyTransform
 
 from integration_hub.models import Flow, System
 from monitoring.models import AgreementRule
@@ -132,13 +134,7 @@ def agreement_findings(rule, now, calendar, codes, also=()):
     """Findings of one rule: its trigger reached, past `within`, and no transaction of the
     expected flow with the same key value has reached the expected milestone. Looks at
     triggers of the last RECONCILIATION_LOOKBACK_HOURS (and the transactions in `also`)."""
-    lookback = timedelta(hours=settings.RECONCILIATION_LOOKBACK_HOURS)
-    rows = Transaction.objects.filter(
-        flow_id=rule.when_flow_id, last_seen__gte=now - rule.within - lookback
-    ).only(*READ)
-    if rule.plant_id:
-        rows = rows.filter(plant_id=rule.plant_id)
-    txns = {t.id: t for t in rows}
+    txns = {t.id: t for t in candidates(rule, now).only(*READ)}
     txns.update(
         {t.id: t for t in Transaction.objects.filter(id__in=set(also) - set(txns)).only(*READ)}
     )
@@ -162,6 +158,41 @@ def agreement_findings(rule, now, calendar, codes, also=()):
             continue
         found.append(_agreement_finding(rule, txn, start, value, others, codes))
     return found
+
+
+def candidates(rule, now):
+    """The transactions that may break the rule now, narrowed in SQL so that a pass reads what
+    disagrees, not every transaction of the lookback: the trigger reached and the key present,
+    old enough to be due (a deadline is `within` past the trigger at the earliest, and the
+    trigger came no earlier than first_seen), and not already met. The Python checks after
+    this decide; this only leaves out transactions they would leave out too."""
+    lookback = timedelta(hours=settings.RECONCILIATION_LOOKBACK_HOURS)
+    rows = Transaction.objects.filter(
+        _reached("", rule.when_milestone, rule.when_system_id),
+        HasKey(F("business_keys"), rule.key),
+        flow_id=rule.when_flow_id,
+        last_seen__gte=now - rule.within - lookback,
+        first_seen__lte=now - rule.within,
+    )
+    if rule.plant_id:
+        rows = rows.filter(plant_id=rule.plant_id)
+    if rule.then_flow_id == rule.when_flow_id:
+        return rows.exclude(_reached("", rule.then_milestone, rule.then_system_id))
+    met = BusinessKey.objects.filter(
+        _reached("transaction__", rule.then_milestone, rule.then_system_id),
+        name=rule.key,
+        value=KeyTextTransform(rule.key, OuterRef("business_keys")),
+        transaction__flow_id=rule.then_flow_id,
+        transaction__plant_id=OuterRef("plant_id"),
+    )
+    return rows.exclude(Exists(met))
+
+
+def _reached(path, milestone, system_id=None):
+    """SQL for what reached_at reads: the milestone reached (at that system, if given)."""
+    if system_id is None:
+        return HasKey(F(f"{path}milestones"), milestone)
+    return HasKey(KeyTransform(milestone, F(f"{path}milestone_systems")), str(system_id))
 
 
 def _expected(rule, due):

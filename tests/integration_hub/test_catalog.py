@@ -202,3 +202,26 @@ def test_admin_pages_show_reconciliation(client, alice):
         assert client.get(f"/admin/monitoring/{model}/?q=a").status_code == 200
     rules = client.get("/admin/monitoring/agreementrule/").content.decode()
     assert "A lot released in QMS is not still blocked in WMS" in rules
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+def test_a_form_body_with_a_nul_is_a_400_naming_the_field_and_changes_nothing(
+    admin_api, method, encoding
+):
+    """Django parses form bodies of POST only, so PATCH and PUT forms reach DRF's parsers: a NUL
+    there (PostgreSQL cannot store one) is refused like anywhere else, not a 500."""
+    from urllib.parse import urlencode
+
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+    fields = {"name": "Renamed", "target_systems": "WMS\x00", "code": "shipment_confirmation"}
+    if encoding == "urlencoded":
+        body, content_type = urlencode(fields), "application/x-www-form-urlencoded"
+    else:
+        body, content_type = encode_multipart(BOUNDARY, fields), MULTIPART_CONTENT
+    url = "/api/v1/flows/shipment_confirmation"
+    response = getattr(admin_api, method)(url, body, content_type=content_type)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"target_systems": ["Must not contain NUL characters."]}
+    assert Flow.objects.get(code="shipment_confirmation").name != "Renamed"

@@ -19,13 +19,8 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from tracing.ingest.contract import Catalog, CleanEvent
-from tracing.ingest.pipeline import (
-    correlate,
-    json_text,
-    locked_by_id,
-    txn_key,
-    with_deadlock_retry,
-)
+from tracing.ingest.pipeline import correlate, json_text, txn_key, with_deadlock_retry
+from tracing.ingest.rows import locked_by_id
 from tracing.ingest.sql import server_bound_cursor
 from tracing.models import FAILURE_STATUSES, PendingCorrelation, TraceEvent, Transaction
 

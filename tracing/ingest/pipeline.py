@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import orjson
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models.base import ModelState
 from django.utils import timezone
 
 from integration_hub.calendars import Calendar
@@ -19,16 +18,23 @@ from tracing.dead_letters.capture import dead_letters_for_events
 from tracing.dead_letters.superseded import mark_superseded_of
 from tracing.ingest.compiled import validate_events
 from tracing.ingest.contract import Catalog
-from tracing.ingest.correlate import FOLDED_FIELDS, fold_event, settle
+from tracing.ingest.correlate import fold_event, settle
 from tracing.ingest.metrics import count_outcomes
-from tracing.ingest.sql import event_sequence, json_rows, pg_insert, recordset, server_bound_cursor
+from tracing.ingest.rows import (
+    identity,
+    insert_transactions,
+    new_transaction,
+    present,
+    select_locked,
+    update_transactions,
+)
+from tracing.ingest.sql import event_sequence, pg_insert, server_bound_cursor
 from tracing.models import (
     BusinessKey,
     EventLedger,
     PendingCorrelation,
     TraceEvent,
     Transaction,
-    TransactionState,
 )
 
 EVENT_COLUMNS = (
@@ -39,27 +45,6 @@ EVENT_COLUMNS = (
 
 
 SQLITE_ROWS_PER_STATEMENT = 500
-# Columns written back after folding, with the PostgreSQL array type each is sent as.
-_PG_TYPE_OF = {
-    "ForeignKey": "bigint",
-    "JSONField": "jsonb",
-    "DateTimeField": "timestamptz",
-    "PositiveIntegerField": "integer",
-}
-
-
-_TXN_FIELDS = {f.attname: f for f in Transaction._meta.concrete_fields}
-
-
-TXN_COLUMNS = tuple(
-    (name, _PG_TYPE_OF.get(_TXN_FIELDS[name].get_internal_type(), "text"))
-    for name in (*FOLDED_FIELDS, "stuck_at", "updated_at")
-)
-
-
-_JSON_COLUMNS = {column for column, kind in TXN_COLUMNS if kind == "jsonb"}
-# A transaction's identity (txn_key), as sent in a JSON recordset.
-IDENTITY_COLUMNS = (("plant_id", "bigint"), ("flow_id", "bigint"), ("correlation_id", "text"))
 
 
 @dataclass
@@ -156,19 +141,19 @@ def _pg_store_events(events, *, catalog, now, defer):
     # locks in that order, so two batches never wait on each other in a circle (an existing row
     # locked first, then an insert waiting on a row the other inserted, deadlocked).
     keys = {txn_key(e) for e in new_events}
-    present = _present(keys)
+    existing = present(keys)
     first = {}
     for e in new_events:
         key = txn_key(e)
-        if key not in present and (key not in first or e.occurred_at < first[key].occurred_at):
+        if key not in existing and (key not in first or e.occurred_at < first[key].occurred_at):
             first[key] = e
-    fresh = {key: _stub(event, now) for key, event in first.items()}
+    fresh = {key: new_transaction(event, now) for key, event in first.items()}
     touched = _fold_and_settle(
         [e for e in new_events if txn_key(e) in fresh], fresh, catalog=catalog, now=now
     )
-    for key in _insert_transactions([fresh[key] for key in sorted(fresh)]):
+    for key in insert_transactions([fresh[key] for key in sorted(fresh)]):
         del fresh[key], touched[key]  # created meanwhile by a concurrent batch: fold into it
-    txns = _select_locked(keys - fresh.keys())
+    txns = select_locked(keys - fresh.keys())
     touched.update(
         _fold_and_settle(
             [e for e in new_events if txn_key(e) in txns], txns, catalog=catalog, now=now
@@ -237,24 +222,6 @@ def txn_key(event):
     return (event.plant_id, event.flow.id, event.correlation_id)
 
 
-def _stub(event, now):
-    """A new transaction of this event, before any event is folded into it.
-
-    Built without Model.__init__ (which costs more per row than folding the events: it walks
-    every field for defaults); the row is written by _insert_transactions or bulk_create."""
-    txn = Transaction.__new__(Transaction)
-    txn._state = ModelState()
-    txn.__dict__.update(
-        id=None, flow_id=event.flow.id, correlation_id=event.correlation_id,
-        plant_id=event.plant_id, state=TransactionState.IN_FLIGHT, business_keys={},
-        first_seen=event.occurred_at, last_seen=event.occurred_at, first_event_id=event.event_id,
-        milestones={}, milestones_last_ok={}, milestone_systems={}, partial_since=None,
-        failure_at=None, failure_step="", failure_event_id="", last_error=None, event_count=0,
-        completed_at=None, stuck_at=event.occurred_at + event.flow.stuck_after, updated_at=now,
-    )  # fmt: skip
-    return txn
-
-
 def lock_transactions(events, *, now, lock=True):
     """The transactions of these events, created if new, locked FOR UPDATE (unless not `lock`)."""
     first = {}
@@ -262,106 +229,18 @@ def lock_transactions(events, *, now, lock=True):
         key = txn_key(e)
         if key not in first or e.occurred_at < first[key].occurred_at:
             first[key] = e
-    stubs = [_stub(first[key], now) for key in sorted(first)]
+    stubs = [new_transaction(first[key], now) for key in sorted(first)]
     if connection.vendor == "postgresql":
         # Insert the new ones (locked by the insert itself), then lock the others.
-        taken = _insert_transactions(stubs)
-        found = {_identity(t): t for t in stubs if _identity(t) not in taken}
-        found.update(_select_locked(taken, lock=lock))
+        taken = insert_transactions(stubs)
+        found = {identity(t): t for t in stubs if identity(t) not in taken}
+        found.update(select_locked(taken, lock=lock))
         return found
-    found = _select_locked(first.keys(), lock=lock)
-    missing = [t for t in stubs if _identity(t) not in found]
+    found = select_locked(first.keys(), lock=lock)
+    missing = [t for t in stubs if identity(t) not in found]
     if missing:
         Transaction.objects.bulk_create(missing, ignore_conflicts=True)
-        found.update(_select_locked({_identity(t) for t in missing}, lock=lock))
-    return found
-
-
-def _insert_transactions(txns):
-    """INSERT the new transactions as they are (PostgreSQL; ids set on them); return the
-    identities that exist already (a concurrent batch created them), which are not written."""
-    created = pg_insert(
-        Transaction._meta.db_table,
-        [*IDENTITY_COLUMNS, *TXN_COLUMNS],
-        [[t.plant_id, t.flow_id, t.correlation_id, *_txn_values(t)] for t in txns],
-        suffix="ON CONFLICT (plant_id, flow_id, correlation_id) DO NOTHING "
-        "RETURNING id, plant_id, flow_id, correlation_id",
-    )
-    by_key = {_identity(t): t for t in txns}
-    for pk, *key in created:
-        by_key.pop(tuple(key)).id = pk
-    return set(by_key)
-
-
-def _identity(txn):
-    return (txn.plant_id, txn.flow_id, txn.correlation_id)
-
-
-def _select_locked(keys, *, lock=True):
-    if not keys:
-        return {}
-    if connection.vendor == "postgresql":
-        typed = IDENTITY_COLUMNS
-        return _pg_transactions(
-            f"JOIN {recordset(typed)} USING (plant_id, flow_id, correlation_id)",
-            json_rows(typed, sorted(keys)),
-            lock=lock,
-        )
-    rows = Transaction.objects.select_for_update() if lock else Transaction.objects.all()
-    rows = rows.filter(
-        plant_id__in={plant for plant, _, _ in keys},
-        flow_id__in={flow for _, flow, _ in keys},
-        correlation_id__in={corr for _, _, corr in keys},
-    ).order_by("id")
-    return {_identity(t): t for t in rows if _identity(t) in keys}
-
-
-def _present(keys):
-    """Which of these identities have a transaction (PostgreSQL; read, not locked)."""
-    typed = IDENTITY_COLUMNS
-    with server_bound_cursor() as cursor:
-        cursor.execute(
-            f"SELECT plant_id, flow_id, correlation_id FROM {Transaction._meta.db_table} "
-            f"JOIN {recordset(typed)} USING (plant_id, flow_id, correlation_id)",
-            [json_rows(typed, sorted(keys))],
-        )
-        return set(cursor.fetchall())
-
-
-def locked_by_id(ids):
-    """The transactions with these ids by identity, locked FOR UPDATE in id order (PostgreSQL)."""
-    return _pg_transactions("WHERE t.id = ANY(%s)", list(ids), lock=True)
-
-
-_TXN_NAMES = [f.attname for f in Transaction._meta.concrete_fields]
-_TXN_SELECT = ", ".join(
-    f"t.{name}::text" if _TXN_FIELDS[name].get_internal_type() == "JSONField" else f"t.{name}"
-    for name in _TXN_NAMES
-)
-_TXN_JSON = [
-    i for i, name in enumerate(_TXN_NAMES) if _TXN_FIELDS[name].get_internal_type() == "JSONField"
-]
-
-
-def _pg_transactions(clause, param, *, lock):
-    """Transaction rows of `SELECT … FROM transaction t {clause}` (one parameter), ordered by id
-    and locked unless not `lock`, by identity. JSON columns come as text for orjson: Django's
-    per-row decoding cost more than the query."""
-    table = Transaction._meta.db_table
-    with server_bound_cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_TXN_SELECT} FROM {table} t {clause} ORDER BY t.id"
-            + (" FOR UPDATE OF t" if lock else ""),
-            [param],
-        )
-        rows = cursor.fetchall()
-    found = {}
-    for row in rows:
-        values = list(row)
-        for i in _TXN_JSON:
-            values[i] = None if values[i] is None else orjson.loads(values[i])
-        txn = Transaction.from_db(connection.alias, _TXN_NAMES, values)
-        found[_identity(txn)] = txn
+        found.update(select_locked({identity(t) for t in missing}, lock=lock))
     return found
 
 
@@ -458,45 +337,3 @@ def insert_events(events, *, received_at, queue=False):
             PendingCorrelation(event_pk=pk, received_at=received_at) for pk in inserted.values()
         )
     return inserted
-
-
-def _txn_values(txn):
-    return [getattr(txn, column) for column, _ in TXN_COLUMNS]
-
-
-def _txn_row(txn, adapt):
-    """The folded columns for SQLite: JSON as text, times adapted."""
-    row = []
-    for column, kind in TXN_COLUMNS:
-        value = getattr(txn, column)
-        if column in _JSON_COLUMNS:
-            value = None if value is None else orjson.dumps(value).decode()
-        elif kind == "timestamptz":
-            value = adapt(value)
-        row.append(value)
-    return row
-
-
-def update_transactions(txns):
-    """Write the folded aggregates back: one UPDATE … FROM the rows as JSON on PostgreSQL
-    (Django's bulk_update builds a CASE per row and field, which costs more than the rest of a
-    batch)."""
-    if not txns:
-        return
-    table = Transaction._meta.db_table
-    if connection.vendor == "postgresql":
-        typed = [("id", "bigint"), *TXN_COLUMNS]
-        assignments = ", ".join(f"{column} = v.{column}" for column, _ in TXN_COLUMNS)
-        with server_bound_cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS t SET {assignments} FROM {recordset(typed)} WHERE t.id = v.id",
-                [json_rows(typed, ([t.id, *_txn_values(t)] for t in txns))],
-            )
-        return
-    adapt = connection.ops.adapt_datetimefield_value
-    assignments = ", ".join(f"{column} = %s" for column, _ in TXN_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET {assignments} WHERE id = %s",
-            [[*_txn_row(t, adapt), t.id] for t in txns],
-        )

@@ -23,6 +23,12 @@ def ago(**delta):
     return timezone.now() - timedelta(**delta)
 
 
+def zone_at_noon():
+    """A fixed-offset IANA zone whose local hour is 12 (±1) now: Etc/GMT+N is N hours behind."""
+    behind = timezone.now().hour - 12
+    return f"Etc/GMT{behind:+d}" if behind else "Etc/GMT"
+
+
 def release(corr, at, *, ack_after=None, plant="P100"):
     """An order release at `at`, acknowledged `ack_after` seconds later (or never)."""
     events = [event("released", correlation_id=corr, at=at, plant=plant, event_id=f"{corr}-r")]
@@ -44,7 +50,9 @@ def release(corr, at, *, ack_after=None, plant="P100"):
 @pytest.fixture
 def traffic(p100, p200):
     """P100: two good releases, one stuck for two hours, one failed with a dead letter.
-    P200: one good release (P200-ONLY-1)."""
+    P200: one good release (P200-ONLY-1). Both plants keep a zone where it is about noon, so
+    that "completed today" holds what happened in the last hours whenever the suite runs."""
+    Plant.objects.filter(pk__in=[p100.pk, p200.pk]).update(timezone=zone_at_noon())
     events = [
         *release("PO-GOOD-1", ago(minutes=20), ack_after=5),
         *release("PO-GOOD-2", ago(minutes=15), ack_after=8),

@@ -226,3 +226,38 @@ def test_the_plant_overview_counts_open_exceptions_with_a_link(exceptions, clien
         '<a href="/reconciliation/?plant=P100" class="n-warn"><strong>1</strong> '
         "reconciliation exception</a>" in html
     )
+
+
+def test_a_pass_reads_only_the_transactions_that_may_break_a_rule(p100, p200):
+    """Agreeing, too recent and keyless transactions stay in the database: the work of a pass
+    follows the disagreements, not the volume of the lookback."""
+    from monitoring.reconciliation.findings import candidates
+    from tracing.models import Transaction
+
+    released_in_qms_only("L-1", nc="NC-1")  # WMS never told: a candidate
+    released_in_qms_only("L-2", nc="NC-2")
+    send(qh("released", "MW", "WMS", 12, "L-2", nc="NC-2"))  # WMS told: agrees
+    send(qh("released", "QMS", "ERP", 50, "L-3", nc="NC-3"), now=T0 + timedelta(minutes=51))
+    rule = AgreementRule.objects.get(slug="lot-release-reaches-wms")
+    at = T0 + timedelta(minutes=30)  # L-3's release is in the future of this pass
+    assert [t.correlation_id for t in candidates(rule, at)] == ["NC-1"]
+
+    def shipped(order, plant="P100"):
+        return event(
+            "shipped", flow="shipment_confirmation", correlation_id=f"DLV-{order}-{plant}",
+            source="WMS", target="ERP", plant=plant, at=T0, business_keys={"order": order},
+        )  # fmt: skip
+
+    def receipt(order, plant):
+        return event(
+            "posted", flow="goods_receipt", correlation_id=f"GR-{order}", source="ERP",
+            target="WMS", plant=plant, at=T0, business_keys={"order": order},
+        )  # fmt: skip
+
+    send(shipped("1"), shipped("2"), shipped("3"), receipt("2", "P100"), receipt("3", "P200"))
+    send(event("shipped", flow="shipment_confirmation", correlation_id="DLV-none", source="WMS",
+               target="ERP", at=T0, business_keys={"lot": "L-9"}))  # fmt: skip
+    rule = AgreementRule.objects.get(slug="shipped-order-has-goods-receipt")
+    found = sorted(t.correlation_id for t in candidates(rule, T0 + timedelta(hours=1)))
+    assert found == ["DLV-1-P100", "DLV-3-P100"]  # P200's receipt of order 3 is not P100's
+    assert Transaction.objects.filter(flow__code="shipment_confirmation").count() == 4

@@ -135,13 +135,13 @@ def test_a_new_transaction_is_built_with_every_field_the_model_would_give_it():
     step per row); a field added to Transaction must not be missing from them."""
     from types import SimpleNamespace
 
-    from tracing.ingest.pipeline import _stub
+    from tracing.ingest.rows import new_transaction
 
     flow = SimpleNamespace(id=7, stuck_after=timedelta(minutes=30))
     event = SimpleNamespace(
         flow=flow, correlation_id="PO-1", plant_id=3, occurred_at=NOW, event_id="e-1"
     )
-    built = _stub(event, NOW + timedelta(seconds=1))
+    built = new_transaction(event, NOW + timedelta(seconds=1))
     expected = Transaction(
         flow_id=7, correlation_id="PO-1", plant_id=3, state="in_flight", first_seen=NOW,
         last_seen=NOW, first_event_id="e-1", stuck_at=NOW + timedelta(minutes=30),
@@ -149,5 +149,5 @@ def test_a_new_transaction_is_built_with_every_field_the_model_would_give_it():
     )  # fmt: skip
     names = [f.attname for f in Transaction._meta.concrete_fields]
     assert {n: getattr(built, n) for n in names} == {n: getattr(expected, n) for n in names}
-    assert built.business_keys is not _stub(event, NOW).business_keys  # no shared defaults
+    assert built.business_keys is not new_transaction(event, NOW).business_keys  # not shared
     assert built._state.adding and built._state.db is None
