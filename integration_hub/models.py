@@ -479,12 +479,12 @@ class RetentionOverride(models.Model):
 
 
 class CatalogStamp(models.Model):
-    """One row whose token changes whenever a plant, system or flow (or a flow's targets) is
-    written: database triggers set a new random token (migration 0009), so every writer counts,
-    the admin's, the API's, a bulk update's or raw SQL's. A process may keep what it read of
-    the catalog while the token it read it under is still the one stored (tracing's ingest
-    Catalog does); a random token, not a counter, because a rolled-back change must not come
-    back as a later change's number."""
+    """One row whose token changes whenever a plant, system, flow (or a flow's targets) or a
+    planned downtime is written: database triggers set a new random token (migration 0009), so
+    every writer counts, the admin's, the API's, a bulk update's or raw SQL's. A process may
+    keep what it read of them while the token it read it under is still the one stored
+    (tracing's ingest Catalog does); a random token, not a counter, because a rolled-back
+    change must not come back as a later change's number."""
 
     token = models.CharField(max_length=32)
 

@@ -1,5 +1,5 @@
-"""A token that database triggers renew on every write to the catalog tables, so processes can
-keep what they read of the catalog until it changes (models.CatalogStamp)."""
+"""A token that database triggers renew on every write to the catalog tables and the planned
+downtime, so processes can keep what they read of them until it changes (models.CatalogStamp)."""
 
 from django.db import migrations, models
 
@@ -8,6 +8,8 @@ TABLES = (
     "integration_hub_system",
     "integration_hub_flow",
     "integration_hub_flow_target_systems",
+    "integration_hub_downtime",
+    "integration_hub_downtime_flows",
 )
 STAMP = "integration_hub_catalogstamp"
 

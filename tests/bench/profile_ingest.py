@@ -40,7 +40,7 @@ STAGES = (
     ("HTTP: body read (+gunzip)", "tracing.ingest.http", "read_body"),
     ("HTTP: JSON decode + batch shape", "tracing.ingest.http", "parse_events"),
     ("HTTP: rate limit", "tracing.ingest.http", "spend_for_key"),
-    ("catalog", "tracing.ingest.pipeline", "Catalog"),
+    ("catalog (stamp; read when changed)", "tracing.ingest.contract", "Catalog.current"),
     ("validation", "tracing.ingest.pipeline", "validate_events"),
     ("event ids claimed (ledger)", "tracing.ingest.pipeline", "claim_event_ids"),
     ("transactions present (read)", "tracing.ingest.pipeline", "present"),

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Value
 
+from integration_hub.calendars import Calendar
 from integration_hub.models import CatalogStamp, Flow, Plant, System
 from tracing.models import FAILURE_STATUSES, EventStatus
 
@@ -53,6 +54,7 @@ class Catalog:
     """
 
     _kept = {}  # database alias → (stamp token, Catalog)
+    _calendar = None
 
     @classmethod
     def current(cls):
@@ -92,6 +94,14 @@ class Catalog:
         for kind, code, pk in both:
             codes[kind][code] = pk
         self.systems, self.plants = codes["system"], codes["plant"]
+
+    @property
+    def calendar(self):
+        """Every plant's planned downtime, read on first use and kept with the catalog (the
+        stamp covers downtime too): settling a transaction needs its plant's stops ahead."""
+        if self._calendar is None:
+            self._calendar = Calendar.everything()
+        return self._calendar
 
     @staticmethod
     def valid(values):

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from integration_hub.calendars import Calendar
 from tracing.dead_letters.capture import dead_letters_for_events
 from tracing.dead_letters.superseded import mark_superseded_of
 from tracing.ingest.compiled import validate_events
@@ -207,9 +206,7 @@ def fold_events(events, txns):
 
 def settle_transactions(txns, *, catalog, now):
     """Settle each folded transaction against its plant's planned downtime ahead of it."""
-    calendar = Calendar.ahead_of(
-        min((t.first_seen for t in txns), default=now), {t.plant_id for t in txns}
-    )
+    calendar = catalog.calendar
     for txn in txns:
         settle(
             txn, catalog.flows_by_id[txn.flow_id], now, calendar.windows(txn.plant_id, txn.flow_id)

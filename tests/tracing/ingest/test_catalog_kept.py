@@ -78,3 +78,21 @@ def test_a_change_rolled_back_does_not_leave_its_catalog_kept(p100):
         assert "rolled_back" in Catalog.current().flows
         transaction.set_rollback(True)
     assert "rolled_back" not in Catalog.current().flows
+
+
+def test_a_downtime_planned_after_a_batch_stops_the_clock_of_the_next(p100):
+    """The downtime calendar is kept with the catalog, and the stamp covers downtime too."""
+    from datetime import UTC, datetime
+
+    from integration_hub.models import Downtime
+
+    at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    ingest_events([event(event_id="a", correlation_id="PO-A", at=at)], now=at)
+    kept = Catalog.current()
+    Downtime.objects.create(plant=p100, start=at, end=at + timedelta(hours=2), reason="Service")
+    ingest_events([event(event_id="b", correlation_id="PO-B", at=at)], now=at)
+    assert Catalog.current() is not kept
+    stuck_after = Flow.objects.get(code="order_release").stuck_after
+    a, b = (Transaction.objects.get(correlation_id=c) for c in ("PO-A", "PO-B"))
+    assert a.stuck_at == at + stuck_after
+    assert b.stuck_at == at + timedelta(hours=2) + stuck_after
