@@ -1,6 +1,7 @@
 """Superseded: an open dead letter whose transaction later reached its milestone (replaying it
 would post twice)."""
 
+from collections import namedtuple
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -75,45 +76,61 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
         letter.id for letter in letters if is_superseded(letter, letter.transaction, letter.flow)
     ]
     for start in range(0, len(marked), chunk):
-        ids = marked[start : start + chunk]
-        # Its own transaction, or part of the caller's (an ingest batch): no savepoint round trips.
-        with transaction.atomic(savepoint=False):
-            DeadLetter.objects.filter(id__in=ids, superseded_at__isnull=True).update(
-                superseded_at=now, updated_at=now
-            )
-            DeadLetterChange.objects.bulk_create(
-                DeadLetterChange(
-                    dead_letter_id=i,
-                    at=now,
-                    kind="superseded",
-                    text="Its transaction reached this milestone after it failed.",
-                )  # fmt: skip
-                for i in ids
-            )
+        _mark(marked[start : start + chunk], now)
     return marked
 
 
-def mark_superseded_of(transaction_ids, *, now=None):
-    """mark_superseded for the letters of these transactions (an ingest batch's): most have
-    none, so the ones that have an open letter are found first by one lean query, and only
-    theirs are read in full."""
-    ids = _with_open_letters(list(transaction_ids))
+def _mark(ids, now):
+    """Mark these letters superseded, with a line in each one's audit trail."""
     if not ids:
-        return []
-    return mark_superseded(DeadLetter.objects.filter(transaction_id__in=ids), now=now)
+        return
+    # Its own transaction, or part of the caller's (an ingest batch): no savepoint round trips.
+    with transaction.atomic(savepoint=False):
+        DeadLetter.objects.filter(id__in=ids, superseded_at__isnull=True).update(
+            superseded_at=now, updated_at=now
+        )
+        DeadLetterChange.objects.bulk_create(
+            DeadLetterChange(
+                dead_letter_id=i,
+                at=now,
+                kind="superseded",
+                text="Its transaction reached this milestone after it failed.",
+            )  # fmt: skip
+            for i in ids
+        )
 
 
-def _with_open_letters(transaction_ids):
+def mark_superseded_of(txns, flows, *, now=None):
+    """mark_superseded for one ingest batch's transactions, as just folded (`txns`, in memory,
+    about to be written; `flows` by id: the milestones and fan-out milestones of each): their
+    open letters are read in one lean query and judged against these rows, not read back."""
+    now = now or timezone.now()
+    by_id = {t.id: t for t in txns}
+    marked = []
+    for letter in _open_letters_of(list(by_id)):
+        txn = by_id[letter.transaction_id]
+        flow = flows[txn.flow_id]
+        if txn.updated_at > letter.last_failed_at and is_superseded(letter, txn, flow):
+            marked.append(letter.id)
+    _mark(marked, now)
+    return marked
+
+
+Letter = namedtuple("Letter", "id transaction_id step target_id last_failed_at")
+
+
+def _open_letters_of(transaction_ids):
     if not transaction_ids:
         return []
     if connection.vendor != "postgresql":
-        letters = DeadLetter.objects.filter(transaction_id__in=transaction_ids)
-        return list(_open(letters).values_list("transaction_id", flat=True).distinct())
+        letters = _open(DeadLetter.objects.filter(transaction_id__in=transaction_ids))
+        return [Letter(*row) for row in letters.values_list(*Letter._fields).order_by("id")]
     # One array parameter: Django's IN list of a batch's ids cost more than the query.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT DISTINCT transaction_id FROM {DeadLetter._meta.db_table} "
-            "WHERE transaction_id = ANY(%s) AND state = ANY(%s) AND superseded_at IS NULL",
+            f"SELECT {', '.join(Letter._fields)} FROM {DeadLetter._meta.db_table} "
+            "WHERE transaction_id = ANY(%s) AND state = ANY(%s) AND superseded_at IS NULL "
+            "ORDER BY id",
             [transaction_ids, list(DeadLetter.OPEN_STATES)],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return [Letter(*row) for row in cursor.fetchall()]

@@ -45,6 +45,10 @@ class FlowInfo:
     fan_out: tuple = ()
     targets: tuple = ()  # target system ids, for fan-out milestones
 
+    @property
+    def fan_out_milestones(self):  # the Flow model's name (superseded.is_superseded reads it)
+        return self.fan_out
+
 
 class Catalog:
     """Codes → ids: three small queries, then dictionary lookups.

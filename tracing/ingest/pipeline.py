@@ -162,7 +162,7 @@ def _pg_store_events(events, *, catalog, now, defer):
         event.transaction_id = touched[txn_key(event)].id
     update_transactions([t for key, t in touched.items() if key not in fresh])
     copy_events(new_events, pks, received_at=now)
-    _after_fold(new_events, [t.id for t in touched.values()], pks, now=now)
+    _after_fold(new_events, touched.values(), pks, catalog=catalog, now=now)
     return [e.event_id for e in new_events]
 
 
@@ -177,10 +177,10 @@ def correlate(new_events, txns, inserted, *, catalog, now):
     hangs off them up to date: business keys, dead letters, superseded marks."""
     touched = _fold_and_settle(new_events, txns, catalog=catalog, now=now)
     update_transactions(list(touched.values()))
-    _after_fold(new_events, [t.id for t in touched.values()], inserted, now=now)
+    _after_fold(new_events, touched.values(), inserted, catalog=catalog, now=now)
 
 
-def _after_fold(new_events, touched_ids, inserted, *, now):
+def _after_fold(new_events, touched, inserted, *, catalog, now):
     insert_business_keys(
         {
             (e.transaction_id, name, value)
@@ -190,7 +190,7 @@ def _after_fold(new_events, touched_ids, inserted, *, now):
     )
     dead_letters_for_events([e for e in new_events if e.is_failure and e.payload_json], inserted)
     # A dead letter whose transaction has now reached its milestone must not be replayed.
-    mark_superseded_of(touched_ids, now=now)
+    mark_superseded_of(touched, catalog.flows_by_id, now=now)
 
 
 def fold_events(events, txns):
