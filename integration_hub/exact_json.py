@@ -37,6 +37,18 @@ def describe(exc):
     return f"Malformed JSON at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}."
 
 
+NUL_REFUSED = "Must not contain NUL characters."
+
+
+def form_field_with_nul(pairs):
+    """The first field of a form, as (name, values) pairs, whose name or a value holds a NUL,
+    named as shown in the error (NUL written as \\0), or None."""
+    for name, values in pairs:
+        if "\x00" in name or any(isinstance(v, str) and "\x00" in v for v in values):
+            return name.replace("\x00", "\\0")[:64]
+    return None
+
+
 def field_with_nul(data):
     """The first top-level field of an object whose name or value holds a NUL, or None."""
     for name, value in data.items():

@@ -5,6 +5,7 @@ import logging
 
 from django.http import JsonResponse
 
+from integration_hub.exact_json import NUL_REFUSED, form_field_with_nul
 from integration_hub.unavailable import Saturated, is_unavailable, unavailable_response
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,8 @@ class RefuseNul:
             "multipart/form-data",
         ):
             fields += list(request.POST.lists())
-        for name, values in fields:
-            if "\x00" in name or any("\x00" in v for v in values):
-                shown = name.replace("\x00", "\\0")[:64]
-                return JsonResponse({shown: ["Must not contain NUL characters."]}, status=400)
+        if (name := form_field_with_nul(fields)) is not None:
+            return JsonResponse({name: [NUL_REFUSED]}, status=400)
         return self.get_response(request)
 
 

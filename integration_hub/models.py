@@ -196,12 +196,11 @@ class ApiKeyQuerySet(models.QuerySet):
         """The active key for a raw key string, or None."""
         if not raw or not raw.startswith(API_KEY_PREFIX):
             return None
-        through = self.model.systems.through, self.model.plants.through
         key = (
             self.active()
             .filter(key_hash=hash_api_key(raw))
-            .annotate(system_codes=_codes(through[0], "system"))
-            .annotate(plant_codes=_codes(through[1], "plant"))
+            .annotate(system_codes=_codes(self.model.systems.through, "system"))
+            .annotate(plant_codes=_codes(self.model.plants.through, "plant"))
             .first()
         )
         if key is not None:  # one query: the reporters' doors ask on every request

@@ -10,6 +10,7 @@ import orjson
 from django.conf import settings
 from django.db import connection
 from django.db.models import Value
+from django.utils.functional import cached_property
 
 from integration_hub.calendars import Calendar
 from integration_hub.models import CatalogStamp, Flow, Plant, System
@@ -58,7 +59,6 @@ class Catalog:
     """
 
     _kept = {}  # database alias → (stamp token, Catalog)
-    _calendar = None
 
     @classmethod
     def current(cls):
@@ -99,13 +99,11 @@ class Catalog:
             codes[kind][code] = pk
         self.systems, self.plants = codes["system"], codes["plant"]
 
-    @property
+    @cached_property
     def calendar(self):
         """Every plant's planned downtime, read on first use and kept with the catalog (the
         stamp covers downtime too): settling a transaction needs its plant's stops ahead."""
-        if self._calendar is None:
-            self._calendar = Calendar.everything()
-        return self._calendar
+        return Calendar.everything()
 
     @staticmethod
     def valid(values):

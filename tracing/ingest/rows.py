@@ -13,7 +13,8 @@ from tracing.ingest.correlate import FOLDED_FIELDS
 from tracing.ingest.sql import json_rows, pg_insert, recordset, server_bound_cursor
 from tracing.models import Transaction, TransactionState
 
-# Columns written back after folding, with the PostgreSQL array type each is sent as.
+# Columns written back after folding, with the PostgreSQL type each is read as from the JSON
+# recordset (sql.recordset).
 _PG_TYPE_OF = {
     "ForeignKey": "bigint",
     "JSONField": "jsonb",
