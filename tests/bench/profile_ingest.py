@@ -258,9 +258,8 @@ def main(argv=None):
     log(f"recreating {url}")
     recreate_database(url)
     api_key = setup_django(server_env(url))
-    from django.core.wsgi import get_wsgi_application
+    from integration_hub.wsgi import application as app  # as gunicorn runs it
 
-    app = get_wsgi_application()
     total = (args.warm_up + args.batches) * args.batch_size
     stream = EventStream(total)
     events = stream.take(iter(stream), total)

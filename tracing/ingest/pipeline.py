@@ -284,19 +284,21 @@ def claim_event_ids(events, *, received_at, queue=False):
     ledger, pending = EventLedger._meta.db_table, PendingCorrelation._meta.db_table
     claim = (
         f"INSERT INTO {ledger} (event_id, received_at) "
-        "SELECT id, %s FROM unnest(%s::text[]) AS ids(id) ON CONFLICT (event_id) DO NOTHING "
+        "SELECT id, %s FROM jsonb_array_elements_text(%s::jsonb) AS ids(id) "
+        "ON CONFLICT (event_id) DO NOTHING "
         f"RETURNING event_id, nextval('{event_sequence(TraceEvent._meta.db_table)}') AS pk"
     )
+    ids = orjson.dumps([e.event_id for e in events]).decode()  # psycopg quotes arrays in Python
     with server_bound_cursor() as cursor:
         if queue:
             cursor.execute(
                 f"WITH claimed AS ({claim}), queued AS (INSERT INTO {pending} "
                 "(event_pk, received_at) SELECT pk, %s FROM claimed) "
                 "SELECT event_id, pk FROM claimed",
-                [received_at, [e.event_id for e in events], received_at],
+                [received_at, ids, received_at],
             )
         else:
-            cursor.execute(claim, [received_at, [e.event_id for e in events]])
+            cursor.execute(claim, [received_at, ids])
         return dict(cursor.fetchall())
 
 
