@@ -1,6 +1,5 @@
 """The integration catalog: plants, systems, flows and the API keys that reporters send with."""
 
-import hashlib
 import secrets
 import zoneinfo
 from datetime import timedelta
@@ -9,10 +8,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import StringAgg
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from integration_hub.api_keys import API_KEY_PREFIX, ApiKeyQuerySet, hash_api_key
 from integration_hub.roles import sees_all_plants
 
 code_validator = RegexValidator(
@@ -178,45 +177,6 @@ class Flow(models.Model):
 
     def milestone_index(self, step):
         return self.milestones.index(step)
-
-
-API_KEY_PREFIX = "ihk_"
-
-
-def hash_api_key(raw):
-    """API keys are 256-bit random strings, so one SHA-256 is enough (no salt/KDF needed)."""
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-class ApiKeyQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(revoked_at__isnull=True)
-
-    def find(self, raw):
-        """The active key for a raw key string, or None."""
-        if not raw or not raw.startswith(API_KEY_PREFIX):
-            return None
-        key = (
-            self.active()
-            .filter(key_hash=hash_api_key(raw))
-            .annotate(system_codes=_codes(self.model.systems.through, "system"))
-            .annotate(plant_codes=_codes(self.model.plants.through, "plant"))
-            .first()
-        )
-        if key is not None:  # one query: the reporters' doors ask on every request
-            key.allowed_codes = _split(key.system_codes), _split(key.plant_codes)
-        return key
-
-
-def _codes(through, name):
-    """The codes a key is limited to, as one comma-separated text (codes hold no comma)."""
-    rows = through.objects.filter(apikey_id=models.OuterRef("pk")).order_by()
-    rows = rows.values("apikey_id").annotate(codes=StringAgg(f"{name}__code", models.Value(",")))
-    return models.Subquery(rows.values("codes"))
-
-
-def _split(codes):
-    return set(codes.split(",")) if codes else set()
 
 
 class ApiKey(models.Model):

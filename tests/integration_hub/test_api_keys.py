@@ -4,7 +4,10 @@ import re
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from integration_hub.api_keys import _find_query
 from integration_hub.models import ApiKey, Plant, System, hash_api_key
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +26,21 @@ def test_a_key_is_found_until_it_is_revoked():
     assert ApiKey.objects.find(raw) == key
     assert ApiKey.objects.find(raw + "x") is None
     assert ApiKey.objects.find("") is None
+    key.revoke()
+    assert ApiKey.objects.find(raw) is None
+
+
+def test_a_key_is_found_in_one_query_whose_sql_is_compiled_once(p100, p200):
+    """The reporters' doors ask on every request: one query, its SQL kept per database."""
+    key, raw = ApiKey.issue("MES P100", systems=[System.objects.get(code="MES")], plants=[p100])
+    other, other_raw = ApiKey.issue("anything")
+    assert ApiKey.objects.find(raw) == key
+    compiled = _find_query.cache_info().misses
+    with CaptureQueriesContext(connection) as queries:
+        found, anyone = ApiKey.objects.find(raw), ApiKey.objects.find(other_raw)
+    assert (found, anyone) == (key, other)
+    assert len(queries) == 2 and _find_query.cache_info().misses == compiled
+    assert found.allowed_codes == ({"MES"}, {"P100"}) and anyone.allowed_codes == (set(), set())
     key.revoke()
     assert ApiKey.objects.find(raw) is None
 

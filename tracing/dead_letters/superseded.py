@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from tracing.ingest.sql import insert_models
 from tracing.models import DeadLetter, DeadLetterChange
 
 
@@ -89,14 +90,16 @@ def _mark(ids, now):
         DeadLetter.objects.filter(id__in=ids, superseded_at__isnull=True).update(
             superseded_at=now, updated_at=now
         )
-        DeadLetterChange.objects.bulk_create(
-            DeadLetterChange(
-                dead_letter_id=i,
-                at=now,
-                kind="superseded",
-                text="Its transaction reached this milestone after it failed.",
-            )  # fmt: skip
-            for i in ids
+        insert_models(
+            [
+                DeadLetterChange(
+                    dead_letter_id=i,
+                    at=now,
+                    kind="superseded",
+                    text="Its transaction reached this milestone after it failed.",
+                )  # fmt: skip
+                for i in ids
+            ]
         )
 
 

@@ -10,25 +10,16 @@ from django.db import connection
 from django.db.models.base import ModelState
 
 from tracing.ingest.correlate import FOLDED_FIELDS
-from tracing.ingest.sql import json_rows, pg_insert, recordset, server_bound_cursor
+from tracing.ingest.sql import json_rows, pg_insert, pg_type, recordset, server_bound_cursor
 from tracing.models import Transaction, TransactionState
-
-# Columns written back after folding, with the PostgreSQL type each is read as from the JSON
-# recordset (sql.recordset).
-_PG_TYPE_OF = {
-    "ForeignKey": "bigint",
-    "JSONField": "jsonb",
-    "DateTimeField": "timestamptz",
-    "PositiveIntegerField": "integer",
-}
-
 
 _TXN_FIELDS = {f.attname: f for f in Transaction._meta.concrete_fields}
 
 
+# Columns written back after folding, with the PostgreSQL type each is read as from the JSON
+# recordset (sql.recordset).
 TXN_COLUMNS = tuple(
-    (name, _PG_TYPE_OF.get(_TXN_FIELDS[name].get_internal_type(), "text"))
-    for name in (*FOLDED_FIELDS, "stuck_at", "updated_at")
+    (name, pg_type(_TXN_FIELDS[name])) for name in (*FOLDED_FIELDS, "stuck_at", "updated_at")
 )
 
 

@@ -24,6 +24,43 @@ def pg_insert(table, typed_columns, rows, *, suffix=""):
         return cursor.fetchall() if "RETURNING" in suffix else []
 
 
+def insert_models(objs, *, ignore_conflicts=False):
+    """bulk_create these model instances (as built: Model.__init__ filled the defaults); on
+    PostgreSQL by one pg_insert of every concrete column but the primary key, as bulk_create
+    compiles its statement anew on each call, which cost more than inserting a batch's rows."""
+    if not objs:
+        return
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, ignore_conflicts=ignore_conflicts)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    pg_insert(
+        model._meta.db_table,
+        [(f.column, pg_type(f)) for f in fields],
+        [[f.pre_save(obj, True) for f in fields] for obj in objs],
+        suffix="ON CONFLICT DO NOTHING" if ignore_conflicts else "",
+    )
+
+
+# The PostgreSQL type a model field's value is read as from a JSON row (recordset), by the
+# field's kind, whatever database this process uses (SQLite gives other column types); text
+# for the rest (not varchar(n): a cast to it would cut a value short).
+_PG_TYPE_OF = {
+    "ForeignKey": "bigint",
+    "OneToOneField": "bigint",
+    "JSONField": "jsonb",
+    "DateTimeField": "timestamptz",
+    "PositiveIntegerField": "integer",
+    "IntegerField": "integer",
+    "BooleanField": "boolean",
+}
+
+
+def pg_type(field):
+    return _PG_TYPE_OF.get(field.get_internal_type(), "text")
+
+
 def recordset(typed_columns):
     """The rows of the JSON parameter as a table `v` with these columns and types.
 
