@@ -27,7 +27,7 @@ from tracing.ingest.rows import (
     select_locked,
     update_transactions,
 )
-from tracing.ingest.sql import event_sequence, pg_insert, server_bound_cursor
+from tracing.ingest.sql import event_sequence, json_rows, recordset, server_bound_cursor
 from tracing.models import (
     BusinessKey,
     EventLedger,
@@ -162,7 +162,8 @@ def _pg_store_events(events, *, catalog, now, defer):
         event.transaction_id = touched[txn_key(event)].id
     update_transactions([t for key, t in touched.items() if key not in fresh])
     copy_events(new_events, pks, received_at=now)
-    _after_fold(new_events, touched.values(), pks, catalog=catalog, now=now)
+    created = {t.id for t in fresh.values()}
+    _after_fold(new_events, touched.values(), pks, catalog=catalog, now=now, created=created)
     return [e.event_id for e in new_events]
 
 
@@ -180,13 +181,14 @@ def correlate(new_events, txns, inserted, *, catalog, now):
     _after_fold(new_events, touched.values(), inserted, catalog=catalog, now=now)
 
 
-def _after_fold(new_events, touched, inserted, *, catalog, now):
+def _after_fold(new_events, touched, inserted, *, catalog, now, created=frozenset()):
     insert_business_keys(
         {
             (e.transaction_id, name, value)
             for e in new_events
             for name, value in e.business_keys.items()
-        }
+        },
+        created,
     )
     dead_letters_for_events([e for e in new_events if e.is_failure and e.payload_json], inserted)
     # A dead letter whose transaction has now reached its milestone must not be replayed.
@@ -241,17 +243,27 @@ def lock_transactions(events, *, now, lock=True):
     return found
 
 
-def insert_business_keys(rows):
-    """Index (transaction, name, value) rows for search; existing ones are skipped."""
+_KEY_COLUMNS = [("transaction_id", "bigint"), ("name", "text"), ("value", "text")]
+
+
+def insert_business_keys(rows, created=frozenset()):
+    """Index (transaction, name, value) rows for search; existing ones are skipped. Rows of
+    the transactions this batch `created` (ids; PostgreSQL) go in without that check: nobody
+    else can have written keys of a transaction not yet committed."""
     if not rows:
         return
     if connection.vendor == "postgresql":
-        pg_insert(
-            BusinessKey._meta.db_table,
-            [("transaction_id", "bigint"), ("name", "text"), ("value", "text")],
-            sorted(rows),
-            suffix="ON CONFLICT (transaction_id, name, value) DO NOTHING",
-        )
+        table, names = BusinessKey._meta.db_table, ", ".join(n for n, _ in _KEY_COLUMNS)
+        new = sorted(row for row in rows if row[0] in created)
+        known = sorted(row for row in rows if row[0] not in created)
+        with server_bound_cursor() as cursor:
+            cursor.execute(
+                f"WITH new AS (INSERT INTO {table} ({names}) SELECT {names} "
+                f"FROM {recordset(_KEY_COLUMNS)}) INSERT INTO {table} ({names}) "
+                f"SELECT {names} FROM {recordset(_KEY_COLUMNS)} "
+                "ON CONFLICT (transaction_id, name, value) DO NOTHING",
+                [json_rows(_KEY_COLUMNS, new), json_rows(_KEY_COLUMNS, known)],
+            )
         return
     BusinessKey.objects.bulk_create(
         [BusinessKey(transaction_id=t, name=n, value=v) for t, n, v in rows], ignore_conflicts=True

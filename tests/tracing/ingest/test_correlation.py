@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tests.events import event, failed
 from tests.tracing.ingest.journey import JOURNEY, NOW, at, row_of
 from tracing.ingest.pipeline import ingest_events
-from tracing.models import Transaction
+from tracing.models import BusinessKey, Transaction
 from tracing.transactions.stuck import mark_stuck
 
 pytestmark = pytest.mark.django_db
@@ -151,3 +151,19 @@ def test_a_new_transaction_is_built_with_every_field_the_model_would_give_it():
     assert {n: getattr(built, n) for n in names} == {n: getattr(expected, n) for n in names}
     assert built.business_keys is not new_transaction(event, NOW).business_keys  # not shared
     assert built._state.adding and built._state.db is None
+
+
+def test_business_keys_of_new_and_known_transactions_are_indexed_once(p100):
+    ingest_events([event(correlation_id="PO-1", business_keys={"order": "1"})])
+    ingest_events(
+        [
+            event("received", correlation_id="PO-1", business_keys={"order": "1", "lot": "L-9"}),
+            event(correlation_id="PO-2", business_keys={"order": "2", "material": "FG-1"}),
+            event("received", correlation_id="PO-2", business_keys={"order": "2"}),
+        ]
+    )
+    keys = BusinessKey.objects.values_list("transaction__correlation_id", "name", "value")
+    assert sorted(keys) == [
+        ("PO-1", "lot", "L-9"), ("PO-1", "order", "1"),
+        ("PO-2", "material", "FG-1"), ("PO-2", "order", "2"),
+    ]  # fmt: skip
