@@ -63,6 +63,10 @@ def parse_args(argv):
     return args
 
 
+def runs(rates):
+    return ", ".join(fmt_int(r) for r in rates)
+
+
 def ingest_report(i):
     ok_resend = i["resend_new_rows"] == 0 and i["resend_duplicates"] == i["events"]
     lines = [
@@ -85,9 +89,10 @@ def ingest_report(i):
         ]
     lines += [
         f"  raw COPY indexed : {fmt_int(i['copy_rows_per_s'])} rows/s  "
-        f"({fmt_int(i['copy_rows'])} rows, 1 stream, the event table's indexes and constraints)",
+        f"({fmt_int(i['copy_rows'])} rows, 1 stream, the event table's indexes and constraints; "
+        f"median of {runs(i['copy_rows_per_s_runs'])})",
         f"  raw COPY bare    : {fmt_int(i['bare_copy_rows_per_s'])} rows/s  "
-        "(same rows, no index or constraint)",
+        f"(same rows, no index or constraint; median of {runs(i['bare_copy_rows_per_s_runs'])})",
         f"  ratio            : {i['ratio']:.2f} of the indexed COPY (target >= {TARGET_RATIO})  "
         f"{verdict(i['ratio'] >= TARGET_RATIO)};  {i['ratio_bare']:.2f} of the bare one",
         f"  re-send {fmt_int(i['events']):<9}: {fmt_int(i['resend_new_rows'])} new rows, "
