@@ -6,6 +6,7 @@ event ledger's on PostgreSQL, where events are partitioned), not in a read-then-
 so concurrent senders of the same events store each once.
 """
 
+import logging
 from dataclasses import dataclass, field
 
 import orjson
@@ -41,6 +42,8 @@ EVENT_COLUMNS = (
     "plant_id", "status", "occurred_at", "received_at", "business_keys", "error_class",
     "error_code", "error_message", "payload", "attributes",
 )  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 
 SQLITE_ROWS_PER_STATEMENT = 500
@@ -99,6 +102,11 @@ def with_deadlock_retry(work, attempts=3):
             code = getattr(exc.__cause__, "sqlstate", None)
             if code not in ("40P01", "40001") or attempt == attempts - 1:
                 raise
+            log.warning(
+                "Ingest batch aborted by the database (%s), attempt %d: retrying.",
+                code,
+                attempt + 1,
+            )
 
 
 def store_events(events, *, catalog, now, defer=False):
@@ -300,7 +308,9 @@ def claim_event_ids(events, *, received_at, queue=False):
         "ON CONFLICT (event_id) DO NOTHING "
         f"RETURNING event_id, nextval('{event_sequence(TraceEvent._meta.db_table)}') AS pk"
     )
-    ids = orjson.dumps([e.event_id for e in events]).decode()  # psycopg quotes arrays in Python
+    # Claimed in one order by every batch, so that two batches sharing ids never each wait for
+    # an id the other holds (a deadlock); one JSON text, as psycopg quotes arrays in Python.
+    ids = orjson.dumps(sorted(e.event_id for e in events)).decode()
     with server_bound_cursor() as cursor:
         if queue:
             cursor.execute(

@@ -14,7 +14,7 @@ from django.db import connection
 
 def pg_insert(table, typed_columns, rows, *, suffix=""):
     """INSERT … SELECT FROM the rows sent as one JSON parameter; returns RETURNING rows."""
-    names = ", ".join(name for name, _ in typed_columns)
+    names = ", ".join(_quoted(name) for name, _ in typed_columns)
     with server_bound_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {recordset(typed_columns)} "
@@ -74,11 +74,16 @@ def recordset(typed_columns):
 
 
 def _by_position(i, name, kind):
+    name = _quoted(name)
     if kind == "jsonb":
         return f"nullif(r->{i}, 'null') AS {name}"  # JSON null is SQL NULL, as for the others
     if kind == "text":
         return f"r->>{i} AS {name}"
     return f"(r->>{i})::{kind} AS {name}"
+
+
+def _quoted(name):
+    return connection.ops.quote_name(name)  # a column may be named like a keyword ("at")
 
 
 def json_rows(typed_columns, rows):

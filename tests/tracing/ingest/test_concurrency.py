@@ -56,6 +56,45 @@ def test_overlapping_batches_from_concurrent_senders_store_each_event_once(p100)
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_senders_of_the_same_ids_in_opposite_orders_do_not_deadlock(p100, caplog):
+    """Each batch claims its ids in one order (sorted), whatever order it lists them in: the
+    second waits for the first instead of each holding ids the other wants, which the database
+    breaks by aborting one (retried, but a second lost). A third transaction holds the middle
+    id until both senders wait, so that they meet there every time."""
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    events = [
+        event(correlation_id=f"PO-{i // 10}", event_id=f"d{i:04}", at=base) for i in range(1000)
+    ]
+    db = connection.settings_dict
+    dsn = f"host={db['HOST']} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
+    totals = []
+
+    def sender(batch):
+        try:
+            totals.append(ingest_events(batch).accepted)
+        finally:
+            connection.close()
+
+    waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+    with psycopg.connect(dsn) as holder, psycopg.connect(dsn, autocommit=True) as watcher:
+        holder.execute(
+            "INSERT INTO tracing_eventledger (event_id, received_at) VALUES ('d0500', now())"
+        )
+        threads = [threading.Thread(target=sender, args=(b,)) for b in (events, events[::-1])]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while watcher.execute(waiting).fetchone()[0] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        holder.rollback()
+        for t in threads:
+            t.join()
+    assert sorted(totals) == [0, 1000]
+    assert [r.getMessage() for r in caplog.records if "aborted" in r.getMessage()] == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_transaction_created_by_a_concurrent_batch_meanwhile_gets_the_events_folded_in(p100):
     """The batch did not see the transaction (uncommitted elsewhere), so it tries to insert its
     own, waits on the other's commit, finds it taken and folds its events into that row."""
