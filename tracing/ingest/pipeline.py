@@ -28,7 +28,7 @@ from tracing.ingest.rows import (
     select_locked,
     update_transactions,
 )
-from tracing.ingest.sql import event_sequence, json_rows, recordset, server_bound_cursor
+from tracing.ingest.sql import event_sequence, insert_select, json_rows, server_bound_cursor
 from tracing.models import (
     BusinessKey,
     EventLedger,
@@ -261,15 +261,14 @@ def insert_business_keys(rows, created=frozenset()):
     if not rows:
         return
     if connection.vendor == "postgresql":
-        table, names = BusinessKey._meta.db_table, ", ".join(n for n, _ in _KEY_COLUMNS)
+        table = BusinessKey._meta.db_table
         new = sorted(row for row in rows if row[0] in created)
         known = sorted(row for row in rows if row[0] not in created)
+        checked = "ON CONFLICT (transaction_id, name, value) DO NOTHING"
         with server_bound_cursor() as cursor:
             cursor.execute(
-                f"WITH new AS (INSERT INTO {table} ({names}) SELECT {names} "
-                f"FROM {recordset(_KEY_COLUMNS)}) INSERT INTO {table} ({names}) "
-                f"SELECT {names} FROM {recordset(_KEY_COLUMNS)} "
-                "ON CONFLICT (transaction_id, name, value) DO NOTHING",
+                f"WITH new AS ({insert_select(table, _KEY_COLUMNS)}) "
+                + insert_select(table, _KEY_COLUMNS, checked),
                 [json_rows(_KEY_COLUMNS, new), json_rows(_KEY_COLUMNS, known)],
             )
         return

@@ -14,14 +14,17 @@ from django.db import connection
 
 def pg_insert(table, typed_columns, rows, *, suffix=""):
     """INSERT … SELECT FROM the rows sent as one JSON parameter; returns RETURNING rows."""
-    names = ", ".join(_quoted(name) for name, _ in typed_columns)
     with server_bound_cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM {recordset(typed_columns)} "
-            f"{suffix}",
-            [json_rows(typed_columns, rows)],
+            insert_select(table, typed_columns, suffix), [json_rows(typed_columns, rows)]
         )
         return cursor.fetchall() if "RETURNING" in suffix else []
+
+
+def insert_select(table, typed_columns, suffix=""):
+    """The statement of pg_insert: its one parameter is the rows' JSON (json_rows)."""
+    names = ", ".join(_quoted(name) for name, _ in typed_columns)
+    return f"INSERT INTO {table} ({names}) SELECT {names} FROM {recordset(typed_columns)} {suffix}"
 
 
 def insert_models(objs, *, ignore_conflicts=False):

@@ -4,7 +4,6 @@ model instances inserted that way."""
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from integration_hub.models import Flow, Plant, System
 from tracing.ingest.sql import insert_models, json_rows, recordset, server_bound_cursor
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.django_db
 TYPED = [("id", "bigint"), ("name", "text"), ("at", "timestamptz"), ("doc", "jsonb")]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only")
+@pytest.mark.postgres
 def test_rows_come_back_by_position_with_their_types_and_nulls():
     at = datetime(2026, 12, 4, 3, 4, 5, 678000, tzinfo=UTC)
     rows = [(1, 'a,"b"', at, {"k": [1, None]}), (2, None, None, None)]
