@@ -132,10 +132,18 @@ class CleanEvent:
     plant: str
     payload: object
     transaction_id: int | None = None
+    occurred_iso: str | None = None  # occurred_text(), once made
 
     @property
     def is_failure(self):
         return self.status in FAILURE_STATUSES
+
+    def occurred_text(self):
+        """occurred_at as ISO 8601 text, formatted once: the fold and the event row both
+        write it, and formatting a datetime costs more than the rest of either use."""
+        if self.occurred_iso is None:
+            self.occurred_iso = self.occurred_at.isoformat()
+        return self.occurred_iso
 
 
 def text_problem(value):

@@ -16,10 +16,6 @@ FOLDED_FIELDS = (
 )  # fmt: skip
 
 
-def _iso(moment):
-    return moment.isoformat()
-
-
 def _time(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value  # None stays None
 
@@ -38,7 +34,7 @@ def fold_event(txn, event):
         if name not in keys or value < keys[name]:
             keys[name] = value
     if event.status == "ok":
-        iso = _iso(at)
+        iso = event.occurred_text()
         first, last = txn.milestones.get(event.step), txn.milestones_last_ok.get(event.step)
         if first is None or at < _time(first):
             txn.milestones[event.step] = iso
@@ -64,7 +60,7 @@ def fold_event(txn, event):
             "message": event.error_message,
             "step": event.step,
             "status": event.status,
-            "at": _iso(at),
+            "at": event.occurred_text(),
             "event_id": event.event_id,
         }
 

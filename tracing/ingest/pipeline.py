@@ -277,10 +277,10 @@ def insert_business_keys(rows, created=frozenset()):
     )
 
 
-def _event_row(e, received_at):
+def _event_row(e, occurred_at, received_at):
     return (
         e.event_id, e.transaction_id, e.flow.id, e.correlation_id, e.step, e.source_id,
-        e.target_id, e.plant_id, e.status, e.occurred_at, received_at,
+        e.target_id, e.plant_id, e.status, occurred_at, received_at,
         json_text(e.business_keys), e.error_class, e.error_code, e.error_message,
         e.payload_json, e.attributes_json,
     )  # fmt: skip
@@ -324,11 +324,13 @@ def claim_event_ids(events, *, received_at, queue=False):
 
 
 def copy_events(events, pks, *, received_at):
-    """COPY the (claimed) events with their row ids straight into their partitions."""
+    """COPY the (claimed) events with their row ids straight into their partitions. Times go
+    as ISO text, formatted once (the batch's receive time) or as the fold left them."""
     sql = f"COPY {TraceEvent._meta.db_table} ({', '.join(('id', *EVENT_COLUMNS))}) FROM STDIN"
+    received = received_at.isoformat()
     with server_bound_cursor() as cursor, cursor.copy(sql) as copy:
         for e in events:
-            copy.write_row((pks[e.event_id], *_event_row(e, received_at)))
+            copy.write_row((pks[e.event_id], *_event_row(e, e.occurred_text(), received)))
 
 
 def insert_events(events, *, received_at, queue=False):
@@ -336,7 +338,7 @@ def insert_events(events, *, received_at, queue=False):
     {event_id: pk} of the rows inserted, each queued for the correlator too with `queue`."""
     table = TraceEvent._meta.db_table
     columns = ", ".join(EVENT_COLUMNS)
-    rows = [_event_row(e, received_at) for e in events]
+    rows = [_event_row(e, e.occurred_at, received_at) for e in events]
     inserted = {}
     adapt = connection.ops.adapt_datetimefield_value
     one = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"

@@ -1,6 +1,6 @@
 """Correlation rules: milestones, failures and their clearing, completion, stuck, any order."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tests.events import event, failed
 from tests.tracing.ingest.journey import JOURNEY, NOW, at, row_of
 from tracing.ingest.pipeline import ingest_events
-from tracing.models import BusinessKey, Transaction
+from tracing.models import BusinessKey, TraceEvent, Transaction
 from tracing.transactions.stuck import mark_stuck
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +167,15 @@ def test_business_keys_of_new_and_known_transactions_are_indexed_once(p100):
         ("PO-1", "lot", "L-9"), ("PO-1", "order", "1"),
         ("PO-2", "material", "FG-1"), ("PO-2", "order", "2"),
     ]  # fmt: skip
+
+
+def test_times_reported_with_an_offset_are_stored_and_folded_as_the_same_instant(p100):
+    local = "2026-03-29T04:30:00.123456+05:30"  # microseconds, not UTC
+    instant = datetime.fromisoformat(local)
+    ingest_events([event("released", at=local), failed("received", at=local)], now=NOW)
+    events = TraceEvent.objects.order_by("step")
+    assert [(e.occurred_at, e.received_at) for e in events] == [(instant, NOW)] * 2
+    t = txn()
+    assert t.milestones == {"released": "2026-03-28T23:00:00.123456+00:00"}
+    assert datetime.fromisoformat(t.last_error["at"]) == instant
+    assert t.last_error["at"] == "2026-03-28T23:00:00.123456+00:00"
