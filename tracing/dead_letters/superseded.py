@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tracing.ingest.sql import insert_models
+from tracing.ingest.sql import server_bound_cursor
 from tracing.models import DeadLetter, DeadLetterChange
 
 
@@ -81,25 +81,34 @@ def mark_superseded(queryset=None, *, now=None, chunk=1000):
     return marked
 
 
+SUPERSEDED_TEXT = "Its transaction reached this milestone after it failed."
+
+
 def _mark(ids, now):
-    """Mark these letters superseded, with a line in each one's audit trail."""
+    """Mark these letters superseded, with a line in the audit trail of each one this marks (a
+    letter another sweep marked meanwhile keeps its one line)."""
     if not ids:
         return
-    # Its own transaction, or part of the caller's (an ingest batch): no savepoint round trips.
-    with transaction.atomic(savepoint=False):
-        DeadLetter.objects.filter(id__in=ids, superseded_at__isnull=True).update(
-            superseded_at=now, updated_at=now
-        )
-        insert_models(
-            [
-                DeadLetterChange(
-                    dead_letter_id=i,
-                    at=now,
-                    kind="superseded",
-                    text="Its transaction reached this milestone after it failed.",
-                )  # fmt: skip
-                for i in ids
-            ]
+    if connection.vendor == "postgresql":
+        # One statement, part of the caller's transaction (an ingest batch, a sweep's chunk).
+        letters, changes = DeadLetter._meta.db_table, DeadLetterChange._meta.db_table
+        with server_bound_cursor() as cursor:
+            cursor.execute(
+                f"WITH marked AS (UPDATE {letters} SET superseded_at = %s, updated_at = %s "
+                "WHERE id = ANY(%s) AND superseded_at IS NULL RETURNING id) "
+                f"INSERT INTO {changes} (dead_letter_id, at, kind, from_state, to_state, text) "
+                "SELECT id, %s, %s, '', '', %s FROM marked",
+                [now, now, list(ids), now, DeadLetterChange.Kind.SUPERSEDED.value, SUPERSEDED_TEXT],
+            )
+        return
+    with transaction.atomic(savepoint=False):  # SQLite: one writer at a time
+        unmarked = DeadLetter.objects.filter(id__in=ids, superseded_at__isnull=True)
+        marked = list(unmarked.values_list("id", flat=True))
+        DeadLetter.objects.filter(id__in=marked).update(superseded_at=now, updated_at=now)
+        kind = DeadLetterChange.Kind.SUPERSEDED
+        DeadLetterChange.objects.bulk_create(
+            DeadLetterChange(dead_letter_id=i, at=now, kind=kind, text=SUPERSEDED_TEXT)
+            for i in marked
         )
 
 

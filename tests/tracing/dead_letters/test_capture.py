@@ -87,3 +87,16 @@ def test_a_later_ok_event_supersedes_the_dead_letter_as_it_arrives(p100):
     assert mark_superseded() == []  # the ingest already marked it
     letter.refresh_from_db()
     assert letter.superseded_at is not None and letter.state == "new"
+
+
+def test_a_letter_two_sweeps_mark_superseded_has_one_line_in_its_audit_trail(p100):
+    from tracing.dead_letters.superseded import SUPERSEDED_TEXT, _mark
+
+    letter = dead_letter("PO-6", order="6")
+    first = datetime.now(UTC)
+    _mark([letter.id], first)
+    _mark([letter.id], first + timedelta(seconds=1))  # a second sweep that read it open too
+    letter.refresh_from_db()
+    assert letter.superseded_at == first
+    lines = list(letter.changes.filter(kind="superseded").values_list("at", "text"))
+    assert lines == [(first, SUPERSEDED_TEXT)]
