@@ -220,6 +220,15 @@ def test_passes_side_by_side_fold_each_event_once(p100):
     assert set(Transaction.objects.values_list("state", flat=True)) == {"completed"}
 
 
+def send_one(client, key, corr):
+    return client.post(
+        "/api/v1/events",
+        data={"events": [event("released", correlation_id=corr)]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+
+
 def test_the_event_door_answers_503_while_the_correlator_is_over_a_second_behind(
     client, p100, reporter_key, settings
 ):
@@ -227,15 +236,7 @@ def test_the_event_door_answers_503_while_the_correlator_is_over_a_second_behind
     waiting = datetime.now(UTC) - timedelta(seconds=3)
     deferred([event("released", at=waiting - timedelta(minutes=1))], now=waiting)
 
-    def send(corr):
-        return client.post(
-            "/api/v1/events",
-            data={"events": [event("released", correlation_id=corr)]},
-            content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {reporter_key}",
-        )
-
-    refused = send("PO-LATER")
+    refused = send_one(client, reporter_key, "PO-LATER")
     assert refused.status_code == 503
     assert refused["Retry-After"] == "1"
     assert refused.json()["error"].startswith("Correlation is 3.")
@@ -243,6 +244,28 @@ def test_the_event_door_answers_503_while_the_correlator_is_over_a_second_behind
     assert not TraceEvent.objects.filter(correlation_id="PO-LATER").exists()
 
     drain()
-    accepted = send("PO-LATER")
+    accepted = send_one(client, reporter_key, "PO-LATER")
     assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
     assert PendingCorrelation.objects.count() == 1
+
+
+def test_the_event_door_answers_503_while_more_is_queued_than_allowed(
+    client, p100, reporter_key, settings
+):
+    settings.INGEST_CORRELATION = "deferred"
+    settings.CORRELATOR_MAX_QUEUE = 3
+    deferred([event("released", correlation_id=f"PO-Q{i}") for i in range(4)])  # just now
+
+    refused = send_one(client, reporter_key, "PO-MORE")
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "1"
+    assert refused.json()["error"] == (
+        "Correlation is behind: about 4 events queued (at most 3 allowed); nothing was stored. "
+        "Retry after 1 s."
+    )
+    assert not TraceEvent.objects.filter(correlation_id="PO-MORE").exists()
+
+    assert correlate_pending(limit=2).folded == 2  # the two oldest
+    accepted = send_one(client, reporter_key, "PO-MORE")
+    assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
+    assert PendingCorrelation.objects.count() == 3
