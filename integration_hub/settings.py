@@ -300,11 +300,12 @@ CORRELATOR_IDLE_SECONDS = float(env_int("CORRELATOR_IDLE_MS", 200, minimum=10)) 
 # pass takes its time, so in the bench the oldest event waited 0.23-0.38 s past it (1.23 s at
 # 1,000 ms, 1.06 s at 700 ms, 0.85-0.88 s at 500 ms): reads lag at most about one second.
 CORRELATOR_MAX_LAG_SECONDS = float(env_int("CORRELATOR_MAX_LAG_MS", 500, minimum=100)) / 1000
-# Deferred: the doors answer 503 too while more events are queued than this (by default two
-# passes): the age of the oldest alone let 16,000-18,000 events queue up in the bench, and the
-# oldest waited 1.10 s on a slow day; capped at two passes, 0.74-0.83 s at the same rate
-# (one pass: 0.77-0.81 s, but senders told to wait twice as often, 6,000 events/s for 9,600).
-CORRELATOR_MAX_QUEUE = env_int("CORRELATOR_MAX_QUEUE", 2 * CORRELATOR_BATCH, minimum=1)
+# Deferred: the doors answer 503 too while more events are queued than this (by default one
+# and a half passes). The age of the oldest alone let 16,000-18,000 events queue up in the
+# bench and the oldest waited up to 1.10 s; capped at 10,000, still 1.10 s once; at 7,500,
+# 0.76-0.78 s at 7,400-7,600 events/s (at 5,000: 0.77-0.81 s, but 6,000 events/s, senders told
+# to wait a whole second twice as often).
+CORRELATOR_MAX_QUEUE = env_int("CORRELATOR_MAX_QUEUE", CORRELATOR_BATCH * 3 // 2, minimum=1)
 
 # Passwords set through the API and the admin: long enough, not common, not the username.
 AUTH_PASSWORD_VALIDATORS = [

@@ -39,7 +39,7 @@ def _queue_ends():
 def refuse_when_behind(now=None):
     """Raise Saturated (503 with Retry-After) when correlation is deferred and the correlator
     is behind: its oldest queued event has waited longer than CORRELATOR_MAX_LAG_SECONDS, or
-    more events are queued than CORRELATOR_MAX_QUEUE (two passes by default: a longer queue
+    more events are queued than CORRELATOR_MAX_QUEUE (1.5 passes by default: a longer queue
     takes passes of its own to fold, and its newest events would wait past the promise).
     Senders hold back until the correlator catches up instead of the lag growing without
     bound. Two indexed row reads."""
