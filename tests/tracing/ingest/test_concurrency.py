@@ -127,13 +127,20 @@ def test_a_transaction_created_by_a_concurrent_batch_meanwhile_gets_the_events_f
     thread = threading.Thread(target=other_batch)
     thread.start()
     assert other_started.wait(10)
-    outcome = ingest_events([event("released", correlation_id="PO-RACE", at=at)])
+    # PO-CALM is new to both batches: still written beside the identity taken meanwhile.
+    outcome = ingest_events(
+        [event("released", correlation_id=corr, at=at) for corr in ("PO-RACE", "PO-CALM")]
+    )
     thread.join()
-    assert outcome.accepted == 1
+    assert outcome.accepted == 2
     txn = Transaction.objects.get(correlation_id="PO-RACE")
     assert txn.id == theirs["id"]
     assert (txn.event_count, list(txn.milestones)) == (1, ["released"])
     assert TraceEvent.objects.get(correlation_id="PO-RACE").transaction_id == txn.id
+    calm = Transaction.objects.get(correlation_id="PO-CALM")
+    calm_event = TraceEvent.objects.get(correlation_id="PO-CALM")
+    assert (calm.event_count, calm.first_event_id) == (1, calm_event.event_id)
+    assert calm_event.transaction_id == calm.id
 
 
 @pytest.mark.postgres
