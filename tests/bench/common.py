@@ -30,6 +30,30 @@ PLANTS = {  # code → (name, time zone, UTC offset used in occurred_at)
 }
 
 
+def pids_where(test):
+    """Pids of this machine's processes for which test(pid) holds (Linux /proc); a process
+    that ends while it is looked at is left out."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if test(int(entry)):
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def children(pid):
+    """Pids whose parent is `pid`."""
+    return pids_where(lambda child: _parent(child) == pid)
+
+
+def _parent(pid):
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 class BenchError(RuntimeError):
     """A setup problem: printed as is, exit status 1."""
 
@@ -156,17 +180,7 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def worker_pids(self):
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                if ppid == self.proc.pid:
-                    pids.append(int(entry))
-        return pids
+        return children(self.proc.pid)
 
     def worker_peak_mb(self):
         """Max VmHWM (peak resident set) over the worker processes, in MB."""

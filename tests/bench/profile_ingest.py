@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import orjson
 
@@ -30,6 +31,7 @@ from tests.bench.common import (
     BenchError,
     EventStream,
     log,
+    pids_where,
     recreate_database,
     run_main,
     server_env,
@@ -119,16 +121,7 @@ def schedstat_seconds(pid):
 
 def postgres_pids():
     """Every process named postgres on this machine (the bench's server runs here)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().strip() == "postgres":
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
+    return pids_where(lambda pid: Path(f"/proc/{pid}/comm").read_text().strip() == "postgres")
 
 
 def total_seconds(pids):

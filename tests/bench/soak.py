@@ -44,6 +44,7 @@ import orjson
 
 from tests.bench.common import (
     Gunicorn,
+    children,
     fmt_int,
     log,
     psql,
@@ -52,7 +53,7 @@ from tests.bench.common import (
     server_env,
 )
 from tests.bench.common import setup_django as common_setup_django
-from tests.bench.processes import Background, celery, children, manage, rss_mb
+from tests.bench.processes import Background, celery, manage, rss_mb
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/hub_bench_soak"
 PLANTS = ("P100", "P101")

@@ -12,12 +12,16 @@ from tracing.models import PendingCorrelation
 
 def oldest_wait(now=None):
     """Seconds the oldest queued event has waited (0.0 with nothing queued)."""
-    first = PendingCorrelation.objects.order_by("id").values_list("received_at", flat=True).first()
-    return _waited(first, now or timezone.now())
+    return _waited(_oldest(), now or timezone.now())
 
 
-def _waited(received_at, now):
-    return max((now - received_at).total_seconds(), 0.0) if received_at else 0.0
+def _oldest():
+    """(id, received_at) of the oldest queued event, or None: one indexed row read."""
+    return PendingCorrelation.objects.order_by("id").values_list("id", "received_at").first()
+
+
+def _waited(oldest, now):
+    return max((now - oldest[1]).total_seconds(), 0.0) if oldest else 0.0
 
 
 def backlog(now=None):
@@ -25,15 +29,12 @@ def backlog(now=None):
     return PendingCorrelation.objects.count(), oldest_wait(now)
 
 
-def _queue_ends():
-    """(received_at of the oldest queued event, how many are queued at most) in two indexed
-    row reads, not a count: the ids run from the oldest to the newest, so their span bounds
-    the count (rows a side-by-side pass already folded in between only make it larger)."""
-    first = PendingCorrelation.objects.order_by("id").values_list("id", "received_at").first()
-    if first is None:
-        return None, 0
+def _queued_at_most(oldest):
+    """How many events are queued at most, by one more indexed row read, not a count: the ids
+    run from the oldest to the newest, so their span bounds the count (rows a side-by-side pass
+    already folded in between only make it larger)."""
     last = PendingCorrelation.objects.order_by("-id").values_list("id", flat=True).first()
-    return first[1], (last or first[0]) - first[0] + 1
+    return (last or oldest[0]) - oldest[0] + 1
 
 
 def refuse_when_behind(now=None):
@@ -42,17 +43,17 @@ def refuse_when_behind(now=None):
     more events are queued than CORRELATOR_MAX_QUEUE (1.5 passes by default: a longer queue
     takes passes of its own to fold, and its newest events would wait past the promise).
     Senders hold back until the correlator catches up instead of the lag growing without
-    bound. Two indexed row reads."""
+    bound. One or two indexed row reads."""
     if settings.INGEST_CORRELATION != "deferred":
         return
-    oldest, queued = _queue_ends()
+    oldest = _oldest()
     waited = _waited(oldest, now or timezone.now())
     if waited > settings.CORRELATOR_MAX_LAG_SECONDS:
         behind = (
             f"Correlation is {waited:.1f} s behind (at most {settings.CORRELATOR_MAX_LAG_SECONDS:g}"
             " s allowed)"
         )
-    elif queued > settings.CORRELATOR_MAX_QUEUE:
+    elif oldest and (queued := _queued_at_most(oldest)) > settings.CORRELATOR_MAX_QUEUE:
         behind = (
             f"Correlation is behind: about {queued:,} events queued (at most "
             f"{settings.CORRELATOR_MAX_QUEUE:,} allowed)"
