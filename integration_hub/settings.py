@@ -293,18 +293,22 @@ INGEST_MAX_AGE_DAYS = env_int("INGEST_MAX_AGE_DAYS", 400, minimum=1)
 # `manage.py run_correlator`; the request only stores, and transactions, business-key search
 # and dead letters follow within about a second). tracing/ingest/correlator.py.
 INGEST_CORRELATION = env_choice("INGEST_CORRELATION", "request", ("request", "deferred"))
-CORRELATOR_BATCH = env_int("CORRELATOR_BATCH", 5000, minimum=1)
+# Deferred: events one correlator pass folds at most. An event waits for the pass under way,
+# then its own: 2,000 kept the oldest within 0.60 s in the bench where 5,000 let it wait
+# 1.18-1.26 s (on a day the machine ran slow; 6,700 against 4,200 events/s to the last fold).
+CORRELATOR_BATCH = env_int("CORRELATOR_BATCH", 2000, minimum=1)
 CORRELATOR_IDLE_SECONDS = float(env_int("CORRELATOR_IDLE_MS", 200, minimum=10)) / 1000
 # Deferred: the event doors answer 503 (Retry-After: 1) while the oldest queued event has
-# waited longer than this. Half a second: batches already past the check still land and a
-# pass takes its time, so in the bench the oldest event waited 0.23-0.38 s past it (1.23 s at
-# 1,000 ms, 1.06 s at 700 ms, 0.85-0.88 s at 500 ms): reads lag at most about one second.
+# waited longer than this, or while the queue with the batch at the door would take longer
+# than this to fold at the pace the correlators measured (tracing/ingest/backlog.py). Half a
+# second: batches already past the check still land and a pass takes its time, so in the bench
+# the oldest event waited 0.23-0.38 s past it (1.23 s at 1,000 ms, 1.06 s at 700 ms, 0.85-0.88
+# s at 500 ms): reads lag at most about one second.
 CORRELATOR_MAX_LAG_SECONDS = float(env_int("CORRELATOR_MAX_LAG_MS", 500, minimum=100)) / 1000
 # Deferred: the doors answer 503 too while more events are queued than this (by default one
-# and a half passes). The age of the oldest alone let 16,000-18,000 events queue up in the
-# bench and the oldest waited up to 1.10 s; capped at 10,000, still 1.10 s once; at 7,500,
-# 0.76-0.78 s at 7,400-7,600 events/s (at 5,000: 0.77-0.81 s, but 6,000 events/s, senders told
-# to wait a whole second twice as often).
+# and a half passes): the bound until a correlator has measured its pace. The age of the
+# oldest alone let 16,000-18,000 events queue up in the bench and the oldest waited up to
+# 1.10 s.
 CORRELATOR_MAX_QUEUE = env_int("CORRELATOR_MAX_QUEUE", CORRELATOR_BATCH * 3 // 2, minimum=1)
 
 # Passwords set through the API and the admin: long enough, not common, not the username.

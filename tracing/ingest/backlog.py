@@ -1,13 +1,25 @@
 """How far the correlator is behind (INGEST_CORRELATION=deferred), and the doors' refusal to
-take more while it is further behind than CORRELATOR_MAX_LAG_SECONDS or has more than
-CORRELATOR_MAX_QUEUE events queued: what keeps the promise that transactions show an accepted
-event within about a second."""
+take more while it is further behind than CORRELATOR_MAX_LAG_SECONDS (the oldest queued event
+has waited that long, or the queue with the batch at the door would take that long to fold at
+the pace the correlators last measured) or has more than CORRELATOR_MAX_QUEUE events queued:
+what keeps the promise that transactions show an accepted event within about a second."""
+
+import os
+import socket
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Sum
 from django.utils import timezone
 
 from integration_hub.unavailable import Saturated
-from tracing.models import PendingCorrelation
+from tracing.models import CorrelatorPace, PendingCorrelation
+
+# A pace older than this is not the correlators' pace now (stopped, or idle since): ignored.
+PACE_FRESH = timedelta(seconds=60)
+# The weight of a new measurement in the smoothed pace: a pass slowed by a checkpoint does not
+# halve the pace the doors see.
+PACE_WEIGHT = 0.5
 
 
 def oldest_wait(now=None):
@@ -37,26 +49,55 @@ def _queued_at_most(oldest):
     return (last or oldest[0]) - oldest[0] + 1
 
 
-def refuse_when_behind(now=None):
+def pace(now=None):
+    """Events per second the running correlators fold, together (None when none measured
+    lately)."""
+    since = (now or timezone.now()) - PACE_FRESH
+    fresh = CorrelatorPace.objects.filter(measured_at__gte=since)
+    return fresh.aggregate(total=Sum("events_per_second"))["total"]
+
+
+def record_pace(folded, seconds, now=None, worker=None):
+    """Fold this pass's rate into this correlator's smoothed pace (a fresh one replaces a
+    stale one)."""
+    now, rate = now or timezone.now(), folded / max(seconds, 1e-6)
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    row = CorrelatorPace.objects.filter(worker=worker, measured_at__gte=now - PACE_FRESH).first()
+    if row is not None:
+        rate = PACE_WEIGHT * rate + (1 - PACE_WEIGHT) * row.events_per_second
+    CorrelatorPace.objects.update_or_create(
+        worker=worker, defaults={"events_per_second": rate, "measured_at": now}
+    )
+
+
+def refuse_when_behind(now=None, incoming=0):
     """Raise Saturated (503 with Retry-After) when correlation is deferred and the correlator
-    is behind: its oldest queued event has waited longer than CORRELATOR_MAX_LAG_SECONDS, or
-    more events are queued than CORRELATOR_MAX_QUEUE (1.5 passes by default: a longer queue
-    takes passes of its own to fold, and its newest events would wait past the promise).
-    Senders hold back until the correlator catches up instead of the lag growing without
-    bound. One or two indexed row reads."""
+    is behind: its oldest queued event has waited longer than CORRELATOR_MAX_LAG_SECONDS; the
+    queue and the `incoming` events would take longer than that to fold at the correlators'
+    measured pace (the newest would wait past the promise, however fast or slow the machine
+    is today); or more events are queued than CORRELATOR_MAX_QUEUE (1.5 passes by default:
+    the bound before any pace is known). Senders hold back until the correlator catches up
+    instead of the lag growing without bound. With an empty queue a batch always goes in.
+    Up to three indexed reads."""
     if settings.INGEST_CORRELATION != "deferred":
         return
-    oldest = _oldest()
-    waited = _waited(oldest, now or timezone.now())
-    if waited > settings.CORRELATOR_MAX_LAG_SECONDS:
-        behind = (
-            f"Correlation is {waited:.1f} s behind (at most {settings.CORRELATOR_MAX_LAG_SECONDS:g}"
-            " s allowed)"
-        )
-    elif oldest and (queued := _queued_at_most(oldest)) > settings.CORRELATOR_MAX_QUEUE:
+    now = now or timezone.now()
+    oldest, limit = _oldest(), settings.CORRELATOR_MAX_LAG_SECONDS
+    waited = _waited(oldest, now)
+    if waited > limit:
+        behind = f"Correlation is {waited:.1f} s behind (at most {limit:g} s allowed)"
+    elif not oldest:
+        return
+    elif (queued := _queued_at_most(oldest)) > settings.CORRELATOR_MAX_QUEUE:
         behind = (
             f"Correlation is behind: about {queued:,} events queued (at most "
             f"{settings.CORRELATOR_MAX_QUEUE:,} allowed)"
+        )
+    elif (rate := pace(now)) and (queued + incoming) / rate > limit:
+        behind = (
+            f"Correlation is behind: about {queued:,} events queued and {incoming:,} arriving "
+            f"take {(queued + incoming) / rate:.1f} s to fold at {rate:,.0f} events/s (at most "
+            f"{limit:g} s allowed)"
         )
     else:
         return

@@ -2,12 +2,14 @@
 
 The ingest request then only validates, stores and queues (pipeline.store_events): the
 transaction rows exist from the request on, and their aggregates, business keys for search,
-dead letters and superseded marks follow at the correlator's next pass, which comes within
-CORRELATOR_IDLE_SECONDS of the queue running dry. One pass takes up to CORRELATOR_BATCH queued
-events, oldest first, and folds them with the request path's own functions (pipeline.correlate)
-in one database transaction that also deletes their queue rows: a crash folds nothing twice and
-loses nothing. Passes may run side by side (PostgreSQL skips the queue rows another holds;
-transactions are locked in id order); folding does not depend on arrival order.
+dead letters and superseded marks follow at the correlator's next pass: straight on while it
+finds events, within CORRELATOR_IDLE_SECONDS once the queue is dry. One pass takes up to
+CORRELATOR_BATCH queued events, oldest first, and folds them with the request path's own
+functions (pipeline.correlate) in one database transaction that also deletes their queue rows:
+a crash folds nothing twice and loses nothing. Each pass big enough to tell records how fast
+this correlator folds, which the event doors weigh the queue by (backlog.py). Passes may run
+side by side (PostgreSQL skips the queue rows another holds; transactions are locked in id
+order); folding does not depend on arrival order.
 """
 
 import time
@@ -18,6 +20,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
+from tracing.ingest.backlog import record_pace
 from tracing.ingest.contract import Catalog, CleanEvent
 from tracing.ingest.pipeline import correlate, json_text, txn_key, with_deadlock_retry
 from tracing.ingest.rows import locked_by_id
@@ -136,17 +139,26 @@ def _lock(ids):
     return {(t.plant_id, t.flow_id, t.correlation_id): t for t in rows}
 
 
+# A pass of fewer events says more about a pass's fixed cost than about the pace.
+PACE_MIN_EVENTS = 1000
+
+
 def run(*, stop, report=None, report_every=10.0, batch=None, idle=None, on_error=None):
-    """Pass after pass until `stop()`: straight on while a pass finds a full batch, after
-    `idle` seconds once the queue runs dry. `report(folded, seconds)` every `report_every`;
-    a database that goes away is `on_error(exc)`, then tried again every second (the queue
-    keeps what arrived: nothing is lost while it waits)."""
+    """Pass after pass until `stop()`: straight on while a pass finds events (so the newest
+    never waits out an idle pause behind a short pass), after `idle` seconds once the queue is
+    dry. Each pass of at least PACE_MIN_EVENTS (or a full batch) records the pace the event
+    doors judge the queue by (backlog.record_pace). `report(folded, seconds)` every
+    `report_every`; a database that goes away is `on_error(exc)`, then tried again every
+    second (the queue keeps what arrived: nothing is lost while it waits)."""
     batch = batch or settings.CORRELATOR_BATCH
     idle = settings.CORRELATOR_IDLE_SECONDS if idle is None else idle
     folded, since = 0, time.monotonic()
     while not stop():
+        started = time.monotonic()
         try:
             done = correlate_pending(limit=batch)
+            if done.claimed >= min(batch, PACE_MIN_EVENTS):
+                record_pace(done.claimed, time.monotonic() - started)
         except (OperationalError, InterfaceError) as exc:
             if on_error:
                 on_error(exc)
@@ -157,5 +169,5 @@ def run(*, stop, report=None, report_every=10.0, batch=None, idle=None, on_error
         if report and time.monotonic() - since >= report_every:
             report(folded, time.monotonic() - since)
             folded, since = 0, time.monotonic()
-        if done.claimed < batch:
+        if not done.claimed:
             time.sleep(idle)

@@ -151,7 +151,7 @@ def events_endpoint(request):
             return exc.response()
         # A database that cannot take the batch, or a correlator too far behind, is a 503 with
         # Retry-After (the middleware).
-        refuse_when_behind(now)
+        refuse_when_behind(now, incoming=len(events))
         result = ingest_events(events, api_key=key, now=now)
         key.touch(now)
     all_rejected = result.rejected and not result.accepted and not result.duplicates

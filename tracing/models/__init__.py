@@ -4,6 +4,7 @@ from tracing.models.dead_letters import DeadLetter, DeadLetterChange, DeadLetter
 from tracing.models.events import (
     FAILURE_STATUSES,
     BusinessKey,
+    CorrelatorPace,
     EventLedger,
     EventStatus,
     PendingCorrelation,
@@ -16,6 +17,7 @@ from tracing.models.events import (
 __all__ = [
     "FAILURE_STATUSES",
     "BusinessKey",
+    "CorrelatorPace",
     "DeadLetter",
     "DeadLetterChange",
     "DeadLetterState",

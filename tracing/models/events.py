@@ -275,3 +275,17 @@ class PendingCorrelation(models.Model):
 
     def __str__(self):
         return f"event {self.event_pk}"
+
+
+class CorrelatorPace(models.Model):
+    """How fast one running correlator folds (events per second of pass, smoothed), so the
+    event doors can tell when the queue ahead of a batch would take longer to fold than the
+    lag promised (tracing/ingest/backlog.py). One row per correlator process, rewritten after
+    each pass big enough to measure; correlators side by side add up."""
+
+    worker = models.CharField(max_length=200, unique=True)  # host:pid
+    events_per_second = models.FloatField()
+    measured_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.worker}: {self.events_per_second:,.0f} events/s"

@@ -113,7 +113,7 @@ def _export(request, content_type, *, as_json, now):
     spend_for_key(key, total)  # every span counts against the key's events/s
     rejected = dict(mapped.rejected)
     if mapped.events:
-        refuse_when_behind(now)
+        refuse_when_behind(now, incoming=len(mapped.events))
         result = ingest_events(mapped.events, api_key=key, now=now)
         for item in result.rejected:
             rejected[mapped.positions[item["index"]]] = item["errors"]

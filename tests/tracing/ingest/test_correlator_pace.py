@@ -1,0 +1,124 @@
+"""INGEST_CORRELATION=deferred: the correlators record how fast they fold, and the event doors
+refuse a batch that the queue ahead of it would keep waiting past the promised lag."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.events import event
+from tracing.ingest import correlator
+from tracing.ingest.backlog import PACE_FRESH, pace, record_pace
+from tracing.ingest.pipeline import ingest_events
+from tracing.models import CorrelatorPace, PendingCorrelation, TraceEvent, Transaction
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def deferred_door(settings):
+    settings.INGEST_CORRELATION = "deferred"
+    settings.CORRELATOR_MAX_LAG_SECONDS = 5.0  # the oldest-wait check stays out of the way
+    settings.CORRELATOR_MAX_QUEUE = 1000
+
+
+def queue(count, prefix="PO-Q"):
+    """`count` events queued just now, none folded."""
+    ingest_events(
+        [event("released", correlation_id=f"{prefix}{i}") for i in range(count)], defer=True
+    )
+
+
+def send(client, key, *correlation_ids):
+    return client.post(
+        "/api/v1/events",
+        data={"events": [event("released", correlation_id=c) for c in correlation_ids]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+
+
+def test_the_door_refuses_a_batch_the_queue_ahead_would_keep_past_the_lag(
+    client, p100, reporter_key, deferred_door
+):
+    queue(5)
+    record_pace(folded=1, seconds=1.0, worker="slow")  # 1 event/s: 6 events take 6 s
+
+    refused = send(client, reporter_key, "PO-LATE")
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "1"
+    assert refused.json()["error"] == (
+        "Correlation is behind: about 5 events queued and 1 arriving take 6.0 s to fold at 1 "
+        "events/s (at most 5 s allowed); nothing was stored. Retry after 1 s."
+    )
+    assert not TraceEvent.objects.filter(correlation_id="PO-LATE").exists()
+    assert PendingCorrelation.objects.count() == 5
+
+    record_pace(folded=1999, seconds=1.0, worker="slow")  # smoothed: 1,000 events/s
+    accepted = send(client, reporter_key, "PO-LATE")
+    assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
+    assert PendingCorrelation.objects.count() == 6
+
+
+def test_the_door_counts_the_whole_batch_at_the_door(client, p100, reporter_key, deferred_door):
+    queue(1)
+    record_pace(folded=1, seconds=1.0, worker="slow")
+    assert send(client, reporter_key, "PO-A", "PO-B", "PO-C").status_code == 202  # 4 s
+    refused = send(client, reporter_key, *(f"PO-N{i}" for i in range(2)))  # 4 + 2: 6 s
+    assert refused.status_code == 503
+    assert "about 4 events queued and 2 arriving take 6.0 s" in refused.json()["error"]
+
+
+def test_an_empty_queue_takes_a_batch_however_slow_the_pace(
+    client, p100, reporter_key, deferred_door
+):
+    record_pace(folded=1, seconds=100.0, worker="slow")
+    answer = send(client, reporter_key, "PO-1", "PO-2", "PO-3")
+    assert answer.status_code == 202 and answer.json()["accepted"] == 3
+
+
+def test_a_stale_pace_is_not_the_pace_now(client, p100, reporter_key, deferred_door):
+    queue(5)
+    long_ago = datetime.now(UTC) - PACE_FRESH - timedelta(seconds=1)
+    record_pace(folded=10, seconds=1.0, now=long_ago, worker="stopped")
+    assert pace() is None
+    answer = send(client, reporter_key, "PO-LATE")
+    assert answer.status_code == 202 and answer.json()["accepted"] == 1
+
+
+def test_paces_of_correlators_side_by_side_add_up_and_each_is_smoothed(p100):
+    now = datetime.now(UTC)
+    record_pace(folded=4000, seconds=1.0, now=now, worker="a")
+    record_pace(folded=1000, seconds=0.5, now=now, worker="b")
+    assert pace(now) == 6000
+    record_pace(folded=2000, seconds=1.0, now=now, worker="a")  # half old, half new
+    assert CorrelatorPace.objects.get(worker="a").events_per_second == 3000
+    assert pace(now) == 5000
+    later = now + PACE_FRESH + timedelta(seconds=1)
+    record_pace(folded=700, seconds=1.0, now=later, worker="a")  # the stale one is replaced
+    assert CorrelatorPace.objects.get(worker="a").events_per_second == 700
+    assert pace(later) == 700  # b's pace is stale by then
+
+
+def test_the_loop_records_its_pace_and_goes_straight_on_while_it_finds_events(p100, monkeypatch):
+    queue(7)
+    monkeypatch.setattr(correlator, "PACE_MIN_EVENTS", 3)
+    sleeps, recorded = [], []
+    monkeypatch.setattr(correlator.time, "sleep", sleeps.append)
+    real_record = correlator.record_pace
+    monkeypatch.setattr(
+        correlator,
+        "record_pace",
+        lambda folded, seconds: (recorded.append(folded), real_record(folded, seconds)),
+    )
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > 4  # 3 + 3 + 1 events, then one pass over the empty queue
+
+    correlator.run(stop=stop, batch=3, idle=0.25)
+    assert recorded == [3, 3]  # the pass of one event is too short to tell the pace
+    assert sleeps == [0.25]  # only after the pass that found the queue empty
+    assert set(Transaction.objects.values_list("event_count", flat=True)) == {1}
+    (row,) = CorrelatorPace.objects.all()
+    assert row.events_per_second > 0
