@@ -310,6 +310,10 @@ CORRELATOR_MAX_LAG_SECONDS = float(env_int("CORRELATOR_MAX_LAG_MS", 500, minimum
 # oldest alone let 16,000-18,000 events queue up in the bench and the oldest waited up to
 # 1.10 s.
 CORRELATOR_MAX_QUEUE = env_int("CORRELATOR_MAX_QUEUE", CORRELATOR_BATCH * 3 // 2, minimum=1)
+# Deferred: how long an event door holds a batch while the correlator is behind, looking again
+# every 25 ms, before it answers 503: a pass usually ends within it, and a refused sender idles
+# a whole second (Retry-After counts whole seconds). 0 refuses at once.
+CORRELATOR_DOOR_WAIT_SECONDS = env_int("CORRELATOR_DOOR_WAIT_MS", 300, minimum=0) / 1000
 
 # Passwords set through the API and the admin: long enough, not common, not the username.
 AUTH_PASSWORD_VALIDATORS = [

@@ -6,6 +6,7 @@ what keeps the promise that transactions show an accepted event within about a s
 
 import os
 import socket
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,9 +18,12 @@ from tracing.models import CorrelatorPace, PendingCorrelation
 
 # A pace older than this is not the correlators' pace now (stopped, or idle since): ignored.
 PACE_FRESH = timedelta(seconds=60)
-# The weight of a new measurement in the smoothed pace: a pass slowed by a checkpoint does not
-# halve the pace the doors see.
+# The weight of a faster measurement in the smoothed pace: the pace the doors see rises by
+# halves and falls at once (a pass slowed by a checkpoint or by the senders' load counts at
+# once; the queue it would let in otherwise waits past the promise).
 PACE_WEIGHT = 0.5
+# How often a door held back (admit) looks at the queue again.
+ADMIT_POLL_SECONDS = 0.025
 
 
 def oldest_wait(now=None):
@@ -58,12 +62,12 @@ def pace(now=None):
 
 
 def record_pace(folded, seconds, now=None, worker=None):
-    """Fold this pass's rate into this correlator's smoothed pace (a fresh one replaces a
-    stale one)."""
+    """Fold this pass's rate into this correlator's pace: a slower one replaces it, a faster
+    one raises it by PACE_WEIGHT (a fresh one replaces a stale one)."""
     now, rate = now or timezone.now(), folded / max(seconds, 1e-6)
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     row = CorrelatorPace.objects.filter(worker=worker, measured_at__gte=now - PACE_FRESH).first()
-    if row is not None:
+    if row is not None and rate > row.events_per_second:
         rate = PACE_WEIGHT * rate + (1 - PACE_WEIGHT) * row.events_per_second
     CorrelatorPace.objects.update_or_create(
         worker=worker, defaults={"events_per_second": rate, "measured_at": now}
@@ -102,3 +106,21 @@ def refuse_when_behind(now=None, incoming=0):
     else:
         return
     raise Saturated(f"{behind}; nothing was stored. Retry after 1 s.", retry_after=1)
+
+
+def admit(now, incoming=0):
+    """The time to store a batch at: `now`, or, when the correlator is behind, a moment later
+    once it has caught up, waiting at most CORRELATOR_DOOR_WAIT_SECONDS (a pass usually ends
+    within it, where a refused sender would idle the whole second of Retry-After); then
+    Saturated as refuse_when_behind raises it. The wait is not lag: the events are received
+    when they are stored."""
+    deadline = time.monotonic() + settings.CORRELATOR_DOOR_WAIT_SECONDS
+    while True:
+        try:
+            refuse_when_behind(now, incoming)
+            return now
+        except Saturated:
+            if time.monotonic() + ADMIT_POLL_SECONDS > deadline:
+                raise
+        time.sleep(ADMIT_POLL_SECONDS)
+        now = timezone.now()

@@ -12,7 +12,7 @@ from integration_hub import exact_json
 from integration_hub.models import ApiKey
 from integration_hub.rate_limits import RateLimited, spend_for_key
 from tracing.ingest import metrics
-from tracing.ingest.backlog import refuse_when_behind
+from tracing.ingest.backlog import admit
 from tracing.ingest.compiled import split_batch
 from tracing.ingest.pipeline import ingest_events
 
@@ -151,7 +151,7 @@ def events_endpoint(request):
             return exc.response()
         # A database that cannot take the batch, or a correlator too far behind, is a 503 with
         # Retry-After (the middleware).
-        refuse_when_behind(now, incoming=len(events))
+        now = admit(now, incoming=len(events))
         result = ingest_events(events, api_key=key, now=now)
         key.touch(now)
     all_rejected = result.rejected and not result.accepted and not result.duplicates

@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from integration_hub.rate_limits import RateLimited, spend_for_key
 from integration_hub.unavailable import Saturated, is_unavailable
 from tracing.ingest import metrics
-from tracing.ingest.backlog import refuse_when_behind
+from tracing.ingest.backlog import admit
 from tracing.ingest.http import BadRequest, api_key_from, read_body
 from tracing.ingest.otlp.spans import Malformed, decode, map_spans, rejection_message
 from tracing.ingest.pipeline import ingest_events
@@ -113,7 +113,7 @@ def _export(request, content_type, *, as_json, now):
     spend_for_key(key, total)  # every span counts against the key's events/s
     rejected = dict(mapped.rejected)
     if mapped.events:
-        refuse_when_behind(now, incoming=len(mapped.events))
+        now = admit(now, incoming=len(mapped.events))
         result = ingest_events(mapped.events, api_key=key, now=now)
         for item in result.rejected:
             rejected[mapped.positions[item["index"]]] = item["errors"]

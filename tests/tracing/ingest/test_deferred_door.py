@@ -1,13 +1,16 @@
 """INGEST_CORRELATION=deferred: the correlators record how fast they fold, and the event doors
-refuse a batch that the queue ahead of it would keep waiting past the promised lag."""
+hold back, then refuse, a batch that the queue ahead of it would keep waiting past the promised
+lag."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from tests.events import event
-from tracing.ingest import correlator
+from tracing.ingest import backlog, correlator
 from tracing.ingest.backlog import PACE_FRESH, pace, record_pace
+from tracing.ingest.correlator import correlate_pending
 from tracing.ingest.pipeline import ingest_events
 from tracing.models import CorrelatorPace, PendingCorrelation, TraceEvent, Transaction
 
@@ -19,6 +22,7 @@ def deferred_door(settings):
     settings.INGEST_CORRELATION = "deferred"
     settings.CORRELATOR_MAX_LAG_SECONDS = 5.0  # the oldest-wait check stays out of the way
     settings.CORRELATOR_MAX_QUEUE = 1000
+    settings.CORRELATOR_DOOR_WAIT_SECONDS = 0  # refuse at once, unless a test holds the door
 
 
 def queue(count, prefix="PO-Q"):
@@ -53,7 +57,7 @@ def test_the_door_refuses_a_batch_the_queue_ahead_would_keep_past_the_lag(
     assert not TraceEvent.objects.filter(correlation_id="PO-LATE").exists()
     assert PendingCorrelation.objects.count() == 5
 
-    record_pace(folded=1999, seconds=1.0, worker="slow")  # smoothed: 1,000 events/s
+    record_pace(folded=1999, seconds=1.0, worker="slow")  # rising by halves: 1,000 events/s
     accepted = send(client, reporter_key, "PO-LATE")
     assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
     assert PendingCorrelation.objects.count() == 6
@@ -85,18 +89,20 @@ def test_a_stale_pace_is_not_the_pace_now(client, p100, reporter_key, deferred_d
     assert answer.status_code == 202 and answer.json()["accepted"] == 1
 
 
-def test_paces_of_correlators_side_by_side_add_up_and_each_is_smoothed(p100):
+def test_paces_of_correlators_side_by_side_add_up_and_each_falls_fast_and_rises_slowly(p100):
     now = datetime.now(UTC)
-    record_pace(folded=4000, seconds=1.0, now=now, worker="a")
+    record_pace(folded=2000, seconds=1.0, now=now, worker="a")
     record_pace(folded=1000, seconds=0.5, now=now, worker="b")
-    assert pace(now) == 6000
-    record_pace(folded=2000, seconds=1.0, now=now, worker="a")  # half old, half new
+    assert pace(now) == 4000
+    record_pace(folded=4000, seconds=1.0, now=now, worker="a")  # faster: half old, half new
     assert CorrelatorPace.objects.get(worker="a").events_per_second == 3000
     assert pace(now) == 5000
+    record_pace(folded=1000, seconds=1.0, now=now, worker="a")  # slower: taken at once
+    assert CorrelatorPace.objects.get(worker="a").events_per_second == 1000
     later = now + PACE_FRESH + timedelta(seconds=1)
-    record_pace(folded=700, seconds=1.0, now=later, worker="a")  # the stale one is replaced
-    assert CorrelatorPace.objects.get(worker="a").events_per_second == 700
-    assert pace(later) == 700  # b's pace is stale by then
+    record_pace(folded=700, seconds=0.5, now=later, worker="a")  # faster, but replaces stale
+    assert CorrelatorPace.objects.get(worker="a").events_per_second == 1400
+    assert pace(later) == 1400  # b's pace is stale by then
 
 
 def test_the_loop_records_its_pace_and_goes_straight_on_while_it_finds_events(p100, monkeypatch):
@@ -122,3 +128,71 @@ def test_the_loop_records_its_pace_and_goes_straight_on_while_it_finds_events(p1
     assert set(Transaction.objects.values_list("event_count", flat=True)) == {1}
     (row,) = CorrelatorPace.objects.all()
     assert row.events_per_second > 0
+
+
+class FakeClock:
+    """time.monotonic and time.sleep for the door: sleeping moves the clock, and may run
+    `on_sleep` (what the correlator does meanwhile)."""
+
+    def __init__(self, on_sleep=None):
+        self.now, self.sleeps, self.on_sleep = 1000.0, [], on_sleep
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep()
+
+
+def test_the_door_holds_a_batch_until_the_correlator_catches_up(
+    client, p100, reporter_key, deferred_door, settings, monkeypatch
+):
+    settings.CORRELATOR_MAX_QUEUE = 3
+    settings.CORRELATOR_DOOR_WAIT_SECONDS = 1.0
+    queue(4)
+    caught_up = []
+
+    def correlator_pass():
+        if not caught_up:
+            correlate_pending(limit=4)
+            caught_up.append(timezone.now())
+
+    clock = FakeClock(on_sleep=correlator_pass)
+    monkeypatch.setattr(backlog, "time", clock)
+
+    answer = send(client, reporter_key, "PO-HELD")
+    assert answer.status_code == 202 and answer.json()["accepted"] == 1
+    assert clock.sleeps == [backlog.ADMIT_POLL_SECONDS]  # one look, then in
+    held = TraceEvent.objects.get(correlation_id="PO-HELD")
+    assert held.received_at >= caught_up[0]  # received when stored: the wait is not lag
+    assert PendingCorrelation.objects.get().received_at == held.received_at
+
+
+def test_the_door_answers_503_once_it_has_waited_as_long_as_allowed(
+    client, p100, reporter_key, deferred_door, settings, monkeypatch
+):
+    settings.CORRELATOR_MAX_QUEUE = 3
+    settings.CORRELATOR_DOOR_WAIT_SECONDS = 0.1
+    queue(4)
+    clock = FakeClock()  # no correlator runs
+    monkeypatch.setattr(backlog, "time", clock)
+
+    refused = send(client, reporter_key, "PO-GIVEN-UP")
+    assert refused.status_code == 503 and refused["Retry-After"] == "1"
+    assert refused.json()["error"].startswith("Correlation is behind: about 4 events queued")
+    assert clock.sleeps == [backlog.ADMIT_POLL_SECONDS] * 4  # 0.1 s in looks 25 ms apart
+    assert not TraceEvent.objects.filter(correlation_id="PO-GIVEN-UP").exists()
+
+
+def test_a_door_told_not_to_wait_refuses_at_once(
+    client, p100, reporter_key, deferred_door, settings, monkeypatch
+):
+    settings.CORRELATOR_MAX_QUEUE = 3
+    queue(4)
+    clock = FakeClock()
+    monkeypatch.setattr(backlog, "time", clock)
+    assert send(client, reporter_key, "PO-NOW").status_code == 503
+    assert clock.sleeps == []
