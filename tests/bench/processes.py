@@ -5,9 +5,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from tests.bench.common import ROOT
+from tests.bench.common import ROOT, BenchError
 
 
 def rss_mb(pid):
@@ -43,6 +44,16 @@ class Background:
 
     def text(self):
         return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, line, timeout=60):
+        """Until the process has printed `line` (it is ready); BenchError if it exits first or
+        takes longer than `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while line not in self.text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"{self.name} did not print {line!r}:\n{self.text()[-2000:]}")
+            time.sleep(0.05)
+        return self
 
 
 def manage(*args):

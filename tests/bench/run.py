@@ -136,6 +136,8 @@ def ingest_in_mode(mode, env, args, api_key, pg, events, url):
     server = Gunicorn(env, workers=args.workers).start()
     folder = Background("correlator", manage("run_correlator"), env) if mode == "deferred" else None
     try:
+        if folder:  # sending starts once the correlator runs, not while its process starts
+            folder.wait_for("Correlator running")
         return ingest.run(
             server=server,
             api_key=api_key,
