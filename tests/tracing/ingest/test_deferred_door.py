@@ -41,6 +41,49 @@ def send(client, key, *correlation_ids):
     )
 
 
+def assert_refused(answer, reason, correlation_id):
+    """A 503 that says why and to come back in a second, with nothing of the batch stored."""
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "1"
+    assert answer.json()["error"] == f"{reason}; nothing was stored. Retry after 1 s."
+    assert not TraceEvent.objects.filter(correlation_id=correlation_id).exists()
+
+
+def test_the_door_answers_503_while_the_correlator_is_over_the_lag_behind(
+    client, p100, reporter_key, deferred_door
+):
+    waiting = datetime.now(UTC) - timedelta(seconds=8)
+    ingest_events([event("released", at=waiting - timedelta(minutes=1))], defer=True, now=waiting)
+
+    refused = send(client, reporter_key, "PO-LATER")
+    assert refused.json()["error"].startswith("Correlation is 8.")
+    reason = refused.json()["error"].split(";")[0]
+    assert reason.endswith(" s behind (at most 5 s allowed)")
+    assert_refused(refused, reason, "PO-LATER")
+
+    correlate_pending()
+    accepted = send(client, reporter_key, "PO-LATER")
+    assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
+    assert PendingCorrelation.objects.count() == 1
+
+
+def test_the_door_answers_503_while_more_is_queued_than_allowed(
+    client, p100, reporter_key, deferred_door, settings
+):
+    settings.CORRELATOR_MAX_QUEUE = 3
+    queue(4)
+
+    refused = send(client, reporter_key, "PO-MORE")
+    assert_refused(
+        refused, "Correlation is behind: about 4 events queued (at most 3 allowed)", "PO-MORE"
+    )
+
+    assert correlate_pending(limit=2).folded == 2  # the two oldest
+    accepted = send(client, reporter_key, "PO-MORE")
+    assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
+    assert PendingCorrelation.objects.count() == 3
+
+
 def test_the_door_refuses_a_batch_the_queue_ahead_would_keep_past_the_lag(
     client, p100, reporter_key, deferred_door
 ):
@@ -48,13 +91,12 @@ def test_the_door_refuses_a_batch_the_queue_ahead_would_keep_past_the_lag(
     record_pace(folded=1, seconds=1.0, worker="slow")  # 1 event/s: 6 events take 6 s
 
     refused = send(client, reporter_key, "PO-LATE")
-    assert refused.status_code == 503
-    assert refused["Retry-After"] == "1"
-    assert refused.json()["error"] == (
+    assert_refused(
+        refused,
         "Correlation is behind: about 5 events queued and 1 arriving take 6.0 s to fold at 1 "
-        "events/s (at most 5 s allowed); nothing was stored. Retry after 1 s."
+        "events/s (at most 5 s allowed)",
+        "PO-LATE",
     )
-    assert not TraceEvent.objects.filter(correlation_id="PO-LATE").exists()
     assert PendingCorrelation.objects.count() == 5
 
     record_pace(folded=1999, seconds=1.0, worker="slow")  # rising by halves: 1,000 events/s
@@ -181,10 +223,10 @@ def test_the_door_answers_503_once_it_has_waited_as_long_as_allowed(
     monkeypatch.setattr(backlog, "time", clock)
 
     refused = send(client, reporter_key, "PO-GIVEN-UP")
-    assert refused.status_code == 503 and refused["Retry-After"] == "1"
-    assert refused.json()["error"].startswith("Correlation is behind: about 4 events queued")
+    assert_refused(
+        refused, "Correlation is behind: about 4 events queued (at most 3 allowed)", "PO-GIVEN-UP"
+    )
     assert clock.sleeps == [backlog.ADMIT_POLL_SECONDS] * 4  # 0.1 s in looks 25 ms apart
-    assert not TraceEvent.objects.filter(correlation_id="PO-GIVEN-UP").exists()
 
 
 def test_a_door_told_not_to_wait_refuses_at_once(
