@@ -11,7 +11,7 @@ from integration_hub.models import Flow, Plant, WorkerHeartbeat
 from monitoring.models import SLOStatus
 from monitoring.models.alerts import Delivery
 from monitoring.models.replay import ReplayAttempt
-from tracing.ingest.backlog import backlog
+from tracing.ingest.backlog import backlog, pace
 from tracing.models import DeadLetter, Transaction, TransactionState
 
 OPEN_STATES = (TransactionState.IN_FLIGHT, TransactionState.STUCK, TransactionState.FAILED)
@@ -161,8 +161,8 @@ def heartbeat_age(now):
 
 
 def correlation_backlog(now):
-    """The deferred correlator's queue: events waiting and how long the oldest has waited (both
-    0 when ingest folds in the request)."""
+    """The deferred correlator's queue: events waiting, how long the oldest has waited, and how
+    fast the running correlators fold (all 0 when ingest folds in the request)."""
     queued, waited = backlog(now)
     depth = GaugeMetricFamily(
         "hub_correlation_queued_events",
@@ -174,4 +174,10 @@ def correlation_backlog(now):
         "How long the oldest event waiting for the correlator has waited.",
     )
     lag.add_metric([], waited)
-    return depth, lag
+    speed = GaugeMetricFamily(
+        "hub_correlation_pace_events_per_second",
+        "How fast the running correlators fold, together, as they measured it (0: none lately); "
+        "the event doors hold back a batch the queue ahead would keep past the lag at this pace.",
+    )
+    speed.add_metric([], pace(now) or 0.0)
+    return depth, lag, speed

@@ -175,12 +175,17 @@ def test_the_grafana_dashboard_reads_only_metrics_the_hub_exports(client, settin
 
 
 def test_the_correlator_backlog_is_exported(client, settings, p100):
+    from tracing.ingest.backlog import record_pace
     from tracing.ingest.pipeline import ingest_events
 
     settings.METRICS_TOKEN = TOKEN
     now = timezone.now()
     ingest_events([event("released"), event("received", source="MW")], now=now, defer=True)
+    assert scrape(client)["hub_correlation_pace_events_per_second", ()] == 0  # none measured
+    record_pace(folded=3000, seconds=1.5, worker="a")
+    record_pace(folded=500, seconds=1.0, worker="b")
     samples = scrape(client)
     assert value(samples, "hub_correlation_queued_events") == 2
     assert ("hub_correlation_lag_seconds", ()) in samples
     assert 0 <= samples["hub_correlation_lag_seconds", ()] < 60
+    assert samples["hub_correlation_pace_events_per_second", ()] == 2500
