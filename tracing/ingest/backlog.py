@@ -63,64 +63,63 @@ def pace(now=None):
 
 def record_pace(folded, seconds, now=None, worker=None):
     """Fold this pass's rate into this correlator's pace: a slower one replaces it, a faster
-    one raises it by PACE_WEIGHT (a fresh one replaces a stale one)."""
+    one raises it by PACE_WEIGHT (a fresh one replaces a stale one). A correlator's first
+    record also clears the rows of those stopped long since (one row per process start)."""
     now, rate = now or timezone.now(), folded / max(seconds, 1e-6)
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-    row = CorrelatorPace.objects.filter(worker=worker, measured_at__gte=now - PACE_FRESH).first()
-    if row is not None and rate > row.events_per_second:
-        rate = PACE_WEIGHT * rate + (1 - PACE_WEIGHT) * row.events_per_second
-    CorrelatorPace.objects.update_or_create(
-        worker=worker, defaults={"events_per_second": rate, "measured_at": now}
-    )
-
-
-def refuse_when_behind(now=None, incoming=0):
-    """Raise Saturated (503 with Retry-After) when correlation is deferred and the correlator
-    is behind: its oldest queued event has waited longer than CORRELATOR_MAX_LAG_SECONDS; the
-    queue and the `incoming` events would take longer than that to fold at the correlators'
-    measured pace (the newest would wait past the promise, however fast or slow the machine
-    is today); or more events are queued than CORRELATOR_MAX_QUEUE (1.5 passes by default:
-    the bound before any pace is known). Senders hold back until the correlator catches up
-    instead of the lag growing without bound. With an empty queue a batch always goes in.
-    Up to three indexed reads."""
-    if settings.INGEST_CORRELATION != "deferred":
+    row = CorrelatorPace.objects.filter(worker=worker).first()
+    if row is None:
+        CorrelatorPace.objects.filter(measured_at__lt=now - PACE_FRESH).delete()
+        CorrelatorPace.objects.create(worker=worker, events_per_second=rate, measured_at=now)
         return
-    now = now or timezone.now()
+    if rate > row.events_per_second and row.measured_at >= now - PACE_FRESH:
+        rate = PACE_WEIGHT * rate + (1 - PACE_WEIGHT) * row.events_per_second
+    row.events_per_second, row.measured_at = rate, now
+    row.save(update_fields=["events_per_second", "measured_at"])
+
+
+def _behind(now, incoming):
+    """Why the correlator is too far behind to take `incoming` more events now, or None: its
+    oldest queued event has waited longer than CORRELATOR_MAX_LAG_SECONDS; more events are
+    queued than CORRELATOR_MAX_QUEUE (1.5 passes by default: the bound before any pace is
+    known); or the queue and the incoming events would take longer than the lag to fold at the
+    correlators' measured pace (the newest would wait past the promise, however fast or slow
+    the machine is today). With an empty queue a batch always goes in. Up to three indexed
+    reads."""
     oldest, limit = _oldest(), settings.CORRELATOR_MAX_LAG_SECONDS
     waited = _waited(oldest, now)
     if waited > limit:
-        behind = f"Correlation is {waited:.1f} s behind (at most {limit:g} s allowed)"
-    elif not oldest:
-        return
-    elif (queued := _queued_at_most(oldest)) > settings.CORRELATOR_MAX_QUEUE:
-        behind = (
+        return f"Correlation is {waited:.1f} s behind (at most {limit:g} s allowed)"
+    if not oldest:
+        return None
+    if (queued := _queued_at_most(oldest)) > settings.CORRELATOR_MAX_QUEUE:
+        return (
             f"Correlation is behind: about {queued:,} events queued (at most "
             f"{settings.CORRELATOR_MAX_QUEUE:,} allowed)"
         )
-    elif (rate := pace(now)) and (queued + incoming) / rate > limit:
-        behind = (
+    if (rate := pace(now)) and (queued + incoming) / rate > limit:
+        return (
             f"Correlation is behind: about {queued:,} events queued and {incoming:,} arriving "
             f"take {(queued + incoming) / rate:.1f} s to fold at {rate:,.0f} events/s (at most "
             f"{limit:g} s allowed)"
         )
-    else:
-        return
-    raise Saturated(f"{behind}; nothing was stored. Retry after 1 s.", retry_after=1)
+    return None
 
 
 def admit(now, incoming=0):
-    """The time to store a batch at: `now`, or, when the correlator is behind, a moment later
-    once it has caught up, waiting at most CORRELATOR_DOOR_WAIT_SECONDS (a pass usually ends
-    within it, where a refused sender would idle the whole second of Retry-After); then
-    Saturated as refuse_when_behind raises it. The wait is not lag: the events are received
-    when they are stored."""
+    """The time to store a batch of `incoming` events at (correlation deferred): `now`, or,
+    when the correlator is behind (_behind), a moment later once it has caught up, looking
+    again every ADMIT_POLL_SECONDS for at most CORRELATOR_DOOR_WAIT_SECONDS (a pass usually
+    ends within it, where a refused sender would idle the whole second of Retry-After); then
+    Saturated (503 with Retry-After), nothing stored. Senders hold back until the correlator
+    catches up instead of the lag growing without bound. The wait is not lag: the events are
+    received when they are stored. With correlation in the request, `now` at once."""
+    if settings.INGEST_CORRELATION != "deferred":
+        return now
     deadline = time.monotonic() + settings.CORRELATOR_DOOR_WAIT_SECONDS
-    while True:
-        try:
-            refuse_when_behind(now, incoming)
-            return now
-        except Saturated:
-            if time.monotonic() + ADMIT_POLL_SECONDS > deadline:
-                raise
+    while (behind := _behind(now, incoming)) is not None:
+        if time.monotonic() + ADMIT_POLL_SECONDS > deadline:
+            raise Saturated(f"{behind}; nothing was stored. Retry after 1 s.", retry_after=1)
         time.sleep(ADMIT_POLL_SECONDS)
         now = timezone.now()
+    return now
