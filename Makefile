@@ -42,6 +42,7 @@ lint: $(STAMP)
 bench: export DEBUG ?= 1
 bench: $(STAMP)
 	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.ceiling
 	$(PY) -m tests.bench.dashboard
 	$(PY) -m tests.bench.replay
 	$(PY) -m tests.bench.partitions

@@ -138,10 +138,11 @@ def free_port():
 
 
 class Gunicorn:
-    """`gunicorn integration_hub.wsgi -w N` on a free port, its workers' peak RSS, and stop."""
+    """`gunicorn integration_hub.wsgi -w N` (or another WSGI `app`) on a free port, its workers'
+    peak RSS, and stop."""
 
-    def __init__(self, env, workers=2, extra_args=()):
-        self.env, self.workers, self.extra_args = env, workers, list(extra_args)
+    def __init__(self, env, workers=2, extra_args=(), app="integration_hub.wsgi"):
+        self.env, self.workers, self.extra_args, self.app = env, workers, list(extra_args), app
         self.port = free_port()
         fd, name = tempfile.mkstemp(prefix="bench-gunicorn-", suffix=".log")
         os.close(fd)
@@ -150,7 +151,7 @@ class Gunicorn:
     def start(self, timeout=30):
         cmd = [
             str(Path(sys.executable).parent / "gunicorn"),
-            "integration_hub.wsgi",
+            self.app,
             "-w", str(self.workers),
             "-b", f"127.0.0.1:{self.port}",
             "--timeout", "120",
