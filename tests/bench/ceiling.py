@@ -100,7 +100,7 @@ def record(bodies):
             result = ingest_events(events, now=timezone.now())
         if result.rejected:
             raise RuntimeError(f"the stream has rejected events: {result.rejected[:1]}")
-        batches[events[0].fields.event_id] = ops
+        batches[orjson.loads(body)["events"][0]["event_id"]] = ops  # as ceiling_app finds it
     return batches, time.perf_counter() - started
 
 
