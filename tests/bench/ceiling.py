@@ -86,22 +86,38 @@ def recording(ops):
         )  # fmt: skip
 
 
-def record(bodies):
-    """Ingest each body in this process; {first event_id: the batch's recorded SQL}, seconds."""
+# Replayed out of the recorded order, a new transaction's business keys may already be there
+# (a later batch's checked insert ran first): the replay checks those rows too.
+_UNCHECKED_KEYS = " AS v ) INSERT INTO tracing_businesskey"
+_CHECKED_KEYS = " AS v ON CONFLICT DO NOTHING) INSERT INTO tracing_businesskey"
+
+
+def for_replay(ops):
+    """A batch's recorded SQL as the replay runs it (the business keys' insert checked)."""
+    return [
+        (kind, sql.replace(_UNCHECKED_KEYS, _CHECKED_KEYS, 1) if kind == "exec" else sql, data)
+        for kind, sql, data in ops
+    ]
+
+
+def record(batches):
+    """Ingest each (first event_id, body) in this process; {first event_id: the batch's SQL as
+    the replay runs it}, and the seconds the ingest took."""
     from django.utils import timezone
 
     from tracing.ingest.compiled import split_batch
     from tracing.ingest.pipeline import ingest_events
 
-    batches, started = {}, time.perf_counter()
-    for body in bodies:
-        events = split_batch(body)
+    recorded, seconds = {}, 0.0
+    for first, body in batches:
+        started = time.perf_counter()
         with recording([]) as ops:
-            result = ingest_events(events, now=timezone.now())
+            result = ingest_events(split_batch(body), now=timezone.now())
+        seconds += time.perf_counter() - started
         if result.rejected:
             raise RuntimeError(f"the stream has rejected events: {result.rejected[:1]}")
-        batches[orjson.loads(body)["events"][0]["event_id"]] = ops  # as ceiling_app finds it
-    return batches, time.perf_counter() - started
+        recorded[first] = for_replay(ops)
+    return recorded, seconds
 
 
 def loosen(pg, *, without_transaction_indexes):
@@ -168,8 +184,11 @@ def main(argv=None):
     recreate_database(url)
     api_key = setup_django(env)
     stream = EventStream(args.events)
-    bodies = ingest.serialize(stream.take(iter(stream), args.events), args.batch_size)
-    batches, recorded_seconds = record(bodies)
+    events = stream.take(iter(stream), args.events)
+    bodies = ingest.serialize(events, args.batch_size)
+    firsts = [e["event_id"] for e in events[:: args.batch_size]]  # as ceiling_app finds a batch
+    batches, recorded_seconds = record(zip(firsts, bodies, strict=True))
+    del events
 
     from django.db import connection
 

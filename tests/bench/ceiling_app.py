@@ -1,10 +1,11 @@
 """The WSGI app of tests.bench.ceiling: answers a POSTed batch by replaying the SQL that the
 hub's ingest sent to PostgreSQL for that batch, with none of the hub's per-event Python.
 
-Each batch is found by its first event_id in the recording (CEILING_OPS, a pickle file) and
-replayed on this worker's own connection to DATABASE_URL in one transaction, after one read of
-an API key (the hub's request reads its key too). The body is decoded by msgspec in C, as any
-ingest must decode it. GET /healthz answers 200 for the bench's start-up check.
+Each batch is found by its first event_id in the recording (CEILING_OPS, a pickle file, made
+ready for the replay by tests.bench.ceiling.for_replay) and replayed on this worker's own
+connection to DATABASE_URL in one transaction, after one read of an API key (the hub's request
+reads its key too). The body is decoded by msgspec in C, as any ingest must decode it. GET
+/healthz answers 200 for the bench's start-up check.
 """
 
 import os
@@ -16,11 +17,6 @@ import psycopg
 
 with open(os.environ["CEILING_OPS"], "rb") as recording:
     OPS = pickle.load(recording)
-
-# Replayed out of the recorded order, a new transaction's business keys may already be there
-# (a later batch's checked insert ran first): the replay checks the unchecked rows too.
-_UNCHECKED_KEYS = " AS v ) INSERT INTO tracing_businesskey"
-_CHECKED_KEYS = " AS v ON CONFLICT DO NOTHING) INSERT INTO tracing_businesskey"
 
 _connection = None
 
@@ -45,7 +41,7 @@ def replay(ops):
                         for row in data:
                             copy.write_row(row)
                 else:
-                    cursor.execute(sql.replace(_UNCHECKED_KEYS, _CHECKED_KEYS, 1), data)
+                    cursor.execute(sql, data)
     except Exception:
         conn.rollback()
         raise

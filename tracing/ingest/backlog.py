@@ -26,23 +26,19 @@ PACE_WEIGHT = 0.5
 ADMIT_POLL_SECONDS = 0.025
 
 
-def oldest_wait(now=None):
-    """Seconds the oldest queued event has waited (0.0 with nothing queued)."""
-    return _waited(_oldest(), now or timezone.now())
-
-
 def _oldest():
     """(id, received_at) of the oldest queued event, or None: one indexed row read."""
     return PendingCorrelation.objects.order_by("id").values_list("id", "received_at").first()
 
 
 def _waited(oldest, now):
+    """Seconds the oldest queued event has waited (0.0 with nothing queued)."""
     return max((now - oldest[1]).total_seconds(), 0.0) if oldest else 0.0
 
 
 def backlog(now=None):
     """(queued events, seconds the oldest has waited)."""
-    return PendingCorrelation.objects.count(), oldest_wait(now)
+    return PendingCorrelation.objects.count(), _waited(_oldest(), now or timezone.now())
 
 
 def _queued_at_most(oldest):
